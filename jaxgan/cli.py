@@ -1,0 +1,83 @@
+"""`jaxgan train|generate`: parses flags and calls library functions. Thin by design.
+
+Bad input (UsageError) prints one line `jaxgan: error: ...` and exits 2.
+"""
+
+import argparse
+import os
+import sys
+
+from jaxgan.errors import UsageError
+
+
+def _split_config_overrides(extra: list[str]) -> dict[str, str]:
+  """['--config.a.b=1', '--config.c', '2'] -> {'a.b': '1', 'c': '2'}; anything else is an error."""
+  overrides, i = {}, 0
+  while i < len(extra):
+    arg = extra[i]
+    if not arg.startswith("--config."):
+      raise UsageError(f"unrecognised argument {arg!r}")
+    field, eq, value = arg[len("--config."):].partition("=")
+    if not eq:
+      if i + 1 >= len(extra):
+        raise UsageError(f"{arg} needs a value")
+      i, value = i + 1, extra[i + 1]
+    overrides[field] = value
+    i += 1
+  return overrides
+
+
+def cmd_train(args, extra) -> int:
+  from jaxgan import config as config_lib
+  config = config_lib.load_config_file(args.config)
+  config_lib.apply_overrides(config, _split_config_overrides(extra))
+  from jaxgan.train import loop
+  loop.train_and_evaluate(config, args.workdir)
+  print(f"jaxgan: trained to step {config.num_train_steps}; run in {os.path.abspath(args.workdir)}")
+  return 0
+
+
+def cmd_generate(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  if args.num <= 0:
+    raise UsageError(f"--num must be positive, got {args.num}")
+  if not args.out.endswith(".npz"):
+    raise UsageError(f"--out must name a .npz file, got {args.out!r}")
+  from jaxgan import generate
+  generate.generate_to_files(args.workdir, num=args.num, out=args.out, seed=args.seed,
+                             grid=args.grid)
+  print(f"jaxgan: wrote {args.num} samples to {args.out}" + (f" and {args.grid}" if args.grid else ""))
+  return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="jaxgan", description=__doc__.splitlines()[0])
+  sub = parser.add_subparsers(dest="command", required=True)
+  train = sub.add_parser("train", help="train (or resume) the GAN a config describes",
+                         epilog="Any config field can be set with --config.FIELD=VALUE.")
+  train.add_argument("--config", required=True, help="experiments/NAME.py")
+  train.add_argument("--workdir", required=True, help="run directory (resumed if it exists)")
+  train.set_defaults(func=cmd_train)
+  gen = sub.add_parser("generate", help="sample a trained generator")
+  gen.add_argument("--workdir", required=True)
+  gen.add_argument("--num", type=int, required=True, help="number of samples")
+  gen.add_argument("--out", required=True, help="FILE.npz; holds `images`, uint8 (N, H, W, C)")
+  gen.add_argument("--seed", type=int, default=0)
+  gen.add_argument("--grid", default=None, help="also write a PNG grid of the samples")
+  gen.set_defaults(func=cmd_generate)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = build_parser()
+  args, extra = parser.parse_known_args(argv)
+  try:
+    return args.func(args, extra)
+  except UsageError as e:
+    print(f"jaxgan: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,1 @@
+"""Input data. The only package of jaxgan that imports TensorFlow (for tf.data and TFDS)."""

@@ -1,0 +1,105 @@
+"""Datasets that prepare offline, from images that Python packages ship, as TFDS builders.
+
+Importing this module registers the builders, so `tfds.load("digits")` and
+`jaxgan train --config.dataset=digits` work with no network.
+"""
+
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+_SKIMAGE_CITATION = """@article{scikit-image, title={scikit-image: image processing in Python},
+author={van der Walt, St\\'efan and others}, journal={PeerJ}, volume={2}, pages={e453}, year={2014}}"""
+
+
+class Digits(tfds.core.GeneratorBasedBuilder):
+  """scikit-learn's 1,797 8x8 handwritten digits (UCI optdigits test set), 0-16 scaled to 0-255."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        description="scikit-learn's load_digits(): 1,797 greyscale 8x8 digits with labels.",
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(8, 8, 1)),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        }),
+        supervised_keys=("image", "label"),
+        homepage="https://archive.ics.uci.edu/dataset/80",
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # nothing to download
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    for i, (image, label) in enumerate(zip(images, digits.target)):
+      yield i, {"image": image[:, :, None], "label": int(label)}
+
+
+class LfwFaces(tfds.core.GeneratorBasedBuilder):
+  """The 100 greyscale 25x25 LFW faces that scikit-image ships (data.lfw_subset()[:100])."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        description="Faces from Labeled Faces in the Wild, as shipped in skimage.data.lfw_subset.",
+        features=tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(25, 25, 1))}),
+        homepage="http://vis-www.cs.umass.edu/lfw/",
+        citation=_SKIMAGE_CITATION,
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    from skimage import data
+    faces = data.lfw_subset()[:100]  # the first 100 are faces, the rest are not
+    for i, face in enumerate(faces):
+      yield i, {"image": np.round(face * 255.0).astype(np.uint8)[:, :, None]}
+
+
+# Colour photographs in the scikit-image and scikit-learn wheels.
+_SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
+                   "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "rocket.jpg")
+_SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+
+
+def _photo_paths() -> list[str]:
+  import skimage
+  import sklearn.datasets
+  sk = os.path.join(os.path.dirname(skimage.__file__), "data")
+  sl = os.path.join(os.path.dirname(sklearn.datasets.__file__), "images")
+  return [os.path.join(sk, f) for f in _SKIMAGE_PHOTOS] + [os.path.join(sl, f) for f in _SKLEARN_PHOTOS]
+
+
+class PackagedPhotos(tfds.core.GeneratorBasedBuilder):
+  """Ten full-size colour photographs shipped with scikit-image and scikit-learn."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        description="Colour test photographs from skimage.data and sklearn.datasets images.",
+        features=tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(None, None, 3))}),
+        citation=_SKIMAGE_CITATION,
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    from PIL import Image
+    for path in _photo_paths():
+      with Image.open(path) as im:
+        yield os.path.basename(path), {"image": np.asarray(im.convert("RGB"))}
+
+
+EMBEDDED_DATASETS = ("digits", "lfw_faces", "packaged_photos")

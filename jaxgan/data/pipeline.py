@@ -1,0 +1,151 @@
+"""tf.data input pipeline: source -> shuffle/repeat -> decode -> crop/resize -> [-1, 1] -> batch.
+
+Shuffling happens on encoded records, before decoding, with a fixed seed; the
+stream is therefore a deterministic function of (config, process), and a resumed
+run skips the records it already consumed instead of restarting the order.
+"""
+
+import os
+from typing import Iterator
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from jaxgan.data import embedded  # noqa: F401  (registers the offline TFDS builders)
+from jaxgan.errors import UsageError
+
+# TensorFlow is here for tf.data alone; it must never take accelerator memory from JAX.
+try:
+  tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # TF was already initialised by the caller; it then decided for itself
+  pass
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def is_folder_source(dataset: str) -> bool:
+  """A dataset naming a path (absolute, relative with a separator, or an existing dir)."""
+  return os.sep in dataset or dataset.startswith((".", "~")) or os.path.isdir(dataset)
+
+
+def list_image_files(folder: str) -> list[str]:
+  """Image files under `folder`, recursively, sorted so every process sees the same list."""
+  folder = os.path.expanduser(folder)
+  if not os.path.isdir(folder):
+    raise UsageError(f"image folder {folder!r} does not exist or is not a directory")
+  if not os.access(folder, os.R_OK | os.X_OK):
+    raise UsageError(f"image folder {folder!r} is not readable")
+  files = []
+  for root, _, names in os.walk(folder):
+    files.extend(os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
+  if not files:
+    raise UsageError(f"image folder {folder!r} holds no {'/'.join(IMAGE_EXTENSIONS)} files")
+  return sorted(files)
+
+
+def _encoded_records(config, process_index: int, process_count: int) -> tuple[tf.data.Dataset, int]:
+  """(dataset of {'encoded', 'label'} records for this process, records in this process's shard)."""
+  name = config.dataset
+  if is_folder_source(name):
+    files = list_image_files(name)[process_index::process_count]
+    ds = tf.data.Dataset.from_tensor_slices(files).map(
+        lambda f: {"encoded": tf.io.read_file(f), "label": tf.constant(0, tf.int32)})
+    return ds, len(files)
+  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise UsageError(f"unknown dataset {name!r}: not a TFDS name, an embedded dataset "
+                     f"({', '.join(embedded.EMBEDDED_DATASETS)}) or an image folder") from None
+  try:
+    builder.download_and_prepare()
+  except Exception as e:  # no network, no manual files, ...: say which dataset and why
+    raise UsageError(f"dataset {name!r} could not be prepared in "
+                     f"{builder.data_dir}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+  features = builder.info.features
+  image_key, label_key = config.image_key, config.label_key
+  if image_key not in features:
+    raise UsageError(f"dataset {name!r} has no feature {image_key!r} (has: "
+                     f"{', '.join(features.keys())}); set --config.image_key")
+  split = config.split
+  try:
+    split = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
+    ds = builder.as_dataset(split=split, shuffle_files=False,
+                            decoders={image_key: tfds.decode.SkipDecoding()})
+  except (ValueError, KeyError, AssertionError) as e:
+    raise UsageError(f"dataset {name!r} has no split {config.split!r} ({e})") from None
+  has_label = label_key in features
+  ds = ds.map(lambda ex: {"encoded": ex[image_key],
+                          "label": tf.cast(ex[label_key], tf.int32) if has_label
+                                   else tf.constant(0, tf.int32)})
+  return ds, int(ds.cardinality())
+
+
+def preprocess_image(encoded: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:
+  """Encoded PNG/JPEG -> float32 (image_size, image_size, channels) in [-1, 1].
+
+  Centre-crops to a square on the short side, then resizes (bilinear, antialiased),
+  so the crop covers the same region as the PyTorch tutorial's Resize + CenterCrop.
+  """
+  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)  # grey/RGBA -> RGB
+  image = tf.image.convert_image_dtype(image, tf.float32)                     # [0, 1]; 16-bit ok
+  h, w = tf.shape(image)[0], tf.shape(image)[1]
+  side = tf.minimum(h, w)
+  image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
+  image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
+  if channels == 1:
+    image = tf.image.rgb_to_grayscale(image)
+  image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
+  image.set_shape((image_size, image_size, channels))
+  return image
+
+
+def local_batch_size(global_batch: int, process_count: int) -> int:
+  if global_batch % process_count:
+    raise UsageError(f"batch_size={global_batch} is not divisible by the {process_count} processes")
+  return global_batch // process_count
+
+
+def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
+                 start_step: int = 0) -> tf.data.Dataset:
+  """The infinite training stream of this process: batches of {'image', 'label'}.
+
+  Args:
+    config: the experiment config (dataset, split, data_dir, image_key, label_key,
+      image_size, channels, batch_size (global), shuffle_buffer, seed).
+    process_index, process_count: this process's shard of the data.
+    start_step: global steps already trained; their records are skipped (resume).
+  Returns:
+    A tf.data.Dataset of per-process batches, image float32 (b, H, W, C) in [-1, 1].
+  """
+  batch = local_batch_size(config.batch_size, process_count)
+  ds, num_records = _encoded_records(config, process_index, process_count)
+  if num_records == 0:
+    raise UsageError(f"dataset {config.dataset!r} split {config.split!r} is empty")
+  buffer = min(config.shuffle_buffer, num_records) if num_records > 0 else config.shuffle_buffer
+  seed = int(config.seed) * 1000003 + process_index
+  ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+  if start_step:
+    ds = ds.skip(start_step * batch)  # encoded records only: cheap compared with decoding
+  size, channels = config.image_size, config.channels
+  ds = ds.map(lambda r: {"image": preprocess_image(r["encoded"], size, channels),
+                         "label": r["label"]},
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  options.deterministic = True
+  return ds.with_options(options)
+
+
+def numpy_batches(ds: tf.data.Dataset) -> Iterator[dict[str, np.ndarray]]:
+  """NumPy batches; a corrupt image becomes a UsageError that names the problem."""
+  it = ds.as_numpy_iterator()
+  decode_error = tf.errors.InvalidArgumentError  # bound now: module globals vanish at exit
+  while True:
+    try:
+      yield next(it)
+    except decode_error as e:
+      raise UsageError(f"cannot decode an input image: {e.message.splitlines()[0]}") from None

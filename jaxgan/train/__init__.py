@@ -1,0 +1,1 @@
+"""Training: state, pure step functions, parallelism, checkpoints and the host loop."""

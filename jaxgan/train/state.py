@@ -1,0 +1,56 @@
+"""GANState: the whole training state as one pytree (what a checkpoint holds)."""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class NetState:
+  """One network's variables and its optimizer state."""
+  params: PyTree
+  batch_stats: PyTree        # BatchNorm running statistics; {} for networks without them
+  opt_state: PyTree
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array            # int32 scalar: completed generator updates
+  rng: jax.Array             # uint32[2] base key; step keys are fold_in(rng, step)
+  g: NetState
+  d: NetState
+
+
+@flax.struct.dataclass
+class GANDef:
+  """What the step needs besides the state: modules, optimizers, losses (all static)."""
+  generator: Any = flax.struct.field(pytree_node=False)
+  discriminator: Any = flax.struct.field(pytree_node=False)
+  g_tx: Any = flax.struct.field(pytree_node=False)
+  d_tx: Any = flax.struct.field(pytree_node=False)
+  d_loss: Any = flax.struct.field(pytree_node=False)
+  g_loss: Any = flax.struct.field(pytree_node=False)
+
+  @property
+  def latent_dim(self) -> int:
+    return self.generator.latent_dim
+
+
+def _init_net(module, tx, key, dummy) -> NetState:
+  variables = module.init(key, dummy, train=False)
+  params = variables["params"]
+  return NetState(params=params, batch_stats=variables.get("batch_stats", {}),
+                  opt_state=tx.init(params))
+
+
+def init_state(gan: GANDef, seed: int, image_shape: tuple[int, int, int]) -> GANState:
+  """A fresh state. Pure: jit it with out_shardings to build it directly on devices."""
+  root = jax.random.PRNGKey(seed)
+  g_key, d_key, train_key = jax.random.split(root, 3)
+  g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros((1, gan.latent_dim), jnp.float32))
+  d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros((1, *image_shape), jnp.float32))
+  return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d)
