@@ -21,6 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Model: the PyTorch DCGAN tutorial's networks, narrower for a CPU.
   c.model = ml_collections.ConfigDict(dict(name="dcgan", latent_dim=100, g_width=32, d_width=32))
   c.compute_dtype = "float32"
+  c.conv_impl = "auto"            # "auto": stride-1 rearrangements on CPU, native ops elsewhere
   c.loss = "dcgan"                # minimax D loss, non-saturating G loss
   c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))
   c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))

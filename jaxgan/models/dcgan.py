@@ -34,20 +34,23 @@ class Generator(nn.Module):
   width: int = 64              # ngf: channels of the last hidden stage
   dtype: Any = jnp.float32     # compute dtype; parameters stay float32
   bn_axis_name: str | None = None  # set under pmap to synchronise BatchNorm statistics
+  conv_impl: str = "auto"      # "lax", or "rearranged" (fast on CPU); see layers.py
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     n = num_stages(self.image_size)
     features = self.width * 2 ** (n - 1)
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1])                       # (B, 1, 1, nz)
-    x = layers.ConvTranspose2d(features, 4, 1, 0, dtype=self.dtype, name="up0")(x)  # 4x4
+    x = layers.ConvTranspose2d(features, 4, 1, 0, dtype=self.dtype, impl=self.conv_impl,
+                               name="up0")(x)                          # (B, 4, 4, C)
     for i in range(n):
       x = layers.torch_batch_norm(train, name=f"bn{i}", dtype=self.dtype,
                                   axis_name=self.bn_axis_name,
                                   scale_init=layers.dcgan_bn_scale_init)(x)
       x = nn.relu(x)
       out = self.channels if i == n - 1 else features // 2
-      x = layers.ConvTranspose2d(out, 4, 2, 1, dtype=self.dtype, name=f"up{i + 1}")(x)
+      x = layers.ConvTranspose2d(out, 4, 2, 1, dtype=self.dtype, impl=self.conv_impl,
+                                 name=f"up{i + 1}")(x)
       features //= 2
     return jnp.tanh(x.astype(jnp.float32))                             # (B, H, W, C)
 
@@ -59,6 +62,7 @@ class Discriminator(nn.Module):
   width: int = 64              # ndf: channels of the first stage
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -67,14 +71,15 @@ class Discriminator(nn.Module):
       raise ValueError(f"Discriminator expects (B, {self.image_size}, {self.image_size}, "
                        f"{self.channels}) images, got {x.shape}")
     features = self.width
-    x = layers.conv2d(features, 4, 2, 1, name="down0", dtype=self.dtype)(x)
+    x = layers.Conv2d(features, 4, 2, 1, dtype=self.dtype, impl=self.conv_impl, name="down0")(x)
     x = nn.leaky_relu(x, 0.2)
     for i in range(1, n):
       features *= 2
-      x = layers.conv2d(features, 4, 2, 1, name=f"down{i}", dtype=self.dtype)(x)
+      x = layers.Conv2d(features, 4, 2, 1, dtype=self.dtype, impl=self.conv_impl,
+                        name=f"down{i}")(x)
       x = layers.torch_batch_norm(train, name=f"bn{i}", dtype=self.dtype,
                                   axis_name=self.bn_axis_name,
                                   scale_init=layers.dcgan_bn_scale_init)(x)
       x = nn.leaky_relu(x, 0.2)
-    x = layers.conv2d(1, 4, 1, 0, name="logit", dtype=self.dtype)(x)  # (B, 1, 1, 1)
+    x = layers.Conv2d(1, 4, 1, 0, dtype=self.dtype, impl=self.conv_impl, name="logit")(x)  # (B, 1, 1, 1)
     return x.reshape(x.shape[0]).astype(jnp.float32)

@@ -30,6 +30,84 @@ def torch_batch_norm(train: bool, *, name: str, dtype: Dtype, axis_name: str | N
                       scale_init=scale_init, name=name)
 
 
+# --- Convolution formulations -------------------------------------------------------------
+# XLA:CPU runs the gradients of lhs-dilated (transposed) and strided convolutions far
+# slower than stride-1 convolutions. On CPU we therefore compute the same functions as
+# stride-1 convolutions of rearranged tensors (sub-pixel / space-to-depth); on GPU and
+# TPU the native lax ops are used. Both read the same kernel, so checkpoints are shared,
+# and tests/test_layers.py checks every formulation against the lax op.
+
+CONV_IMPLS = ("auto", "lax", "rearranged")
+MIN_REARRANGED_CHANNELS = 16  # measured: below this, XLA:CPU's strided conv is faster
+
+
+def resolve_conv_impl(impl: str) -> str:
+  if impl not in CONV_IMPLS:
+    raise ValueError(f"unknown conv impl {impl!r}; valid: {', '.join(CONV_IMPLS)}")
+  if impl == "auto":
+    return "rearranged" if jax.default_backend() == "cpu" else "lax"
+  return impl
+
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def conv_as_matmuls(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Stride-1 VALID convolution as a sum of one matmul per kernel tap.
+
+  Its autodiff is matmuls too (the filter gradient of tap (i, j) is x_ij^T @ dy),
+  which XLA:CPU runs at GEMM speed, unlike its convolution filter-gradient kernels.
+  """
+  kh, kw, _, _ = kernel.shape
+  oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+  y = None
+  for i in range(kh):
+    for j in range(kw):
+      tap = jnp.einsum("bhwc,cd->bhwd", x[:, i:i + oh, j:j + ow, :], kernel[i, j])
+      y = tap if y is None else y + tap
+  return y
+
+
+def conv_transpose_s2_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """ConvTranspose2d(k=4, s=2, p=1) by output phase: a 2x2 stride-1 conv to 4*C channels.
+
+  Output row 2m + a reads input rows (m - 1 + a, m + a) through stored-kernel rows
+  (a, 2 + a), so one 2x2 conv over the 1-padded input computes all four phases
+  (a, b) at once; phase (a, b) is its output shifted by (a, b). Exact MAC count.
+  """
+  b, h, w, _ = x.shape
+  kh, kw, cin, cout = kernel.shape
+  assert (kh, kw) == (4, 4), kernel.shape
+  k = kernel.reshape(2, 2, 2, 2, cin, cout).transpose(0, 2, 4, 1, 3, 5)  # (ty,tx,i,a,b,o)
+  k = k.reshape(2, 2, cin, 4 * cout)
+  y = conv_as_matmuls(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), k)
+  y = y.reshape(b, h + 1, w + 1, 2, 2, cout)
+  rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in range(2)], axis=3) for a in range(2)]
+  return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, cout)    # (B, H, a, W, b, C)
+
+
+def conv_transpose_from_1x1(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """ConvTranspose2d(k, s=1, p=0) of a 1x1 input: a matmul onto a k x k map."""
+  b = x.shape[0]
+  kh, kw, cin, cout = kernel.shape
+  dense = kernel[::-1, ::-1].transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
+  return (x.reshape(b, cin) @ dense).reshape(b, kh, kw, cout)
+
+
+def conv_s2_space_to_depth(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """Conv2d(k=4, s=2, p) as a 2x2 stride-1 conv of the space-to-depth input."""
+  kh, kw, cin, cout = kernel.shape
+  assert (kh, kw) == (4, 4), kernel.shape
+  x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  b, hp, wp, c = x.shape
+  if hp % 2 or wp % 2:  # the formulation needs even padded sizes; the lax op does not
+    return lax.conv_general_dilated(x, kernel, (2, 2), "VALID", dimension_numbers=_NHWC)
+  x = x.reshape(b, hp // 2, 2, wp // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  x = x.reshape(b, hp // 2, wp // 2, 4 * c)
+  k = kernel.reshape(2, 2, 2, 2, cin, cout).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * cin, cout)
+  return conv_as_matmuls(x, k)
+
+
 class ConvTranspose2d(nn.Module):
   """torch.nn.ConvTranspose2d(in, features, kernel, stride, padding, bias=False), NHWC.
 
@@ -43,6 +121,7 @@ class ConvTranspose2d(nn.Module):
   stride: int = 2
   padding: int = 1
   dtype: Dtype = jnp.float32
+  impl: str = "auto"
   kernel_init: Any = dcgan_conv_init
 
   @nn.compact
@@ -53,14 +132,34 @@ class ConvTranspose2d(nn.Module):
     pad = k - 1 - self.padding
     if pad < 0:
       raise ValueError(f"padding {self.padding} > kernel_size - 1 is not supported")
+    if resolve_conv_impl(self.impl) == "rearranged":
+      if (k, self.stride, self.padding) == (4, 2, 1):
+        return conv_transpose_s2_subpixel(x, kernel)
+      if self.stride == 1 and self.padding == 0 and x.shape[1:3] == (1, 1):
+        return conv_transpose_from_1x1(x, kernel)
     return lax.conv_transpose(x, kernel, strides=(self.stride, self.stride),
-                              padding=((pad, pad), (pad, pad)),
-                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                              padding=((pad, pad), (pad, pad)), dimension_numbers=_NHWC)
 
 
-def conv2d(features: int, kernel_size: int, stride: int, padding: int, *, name: str,
-           dtype: Dtype) -> nn.Conv:
-  """torch.nn.Conv2d(..., bias=False) in NHWC with DCGAN init."""
-  return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride),
-                 padding=((padding, padding), (padding, padding)), use_bias=False,
-                 kernel_init=dcgan_conv_init, dtype=dtype, name=name)
+class Conv2d(nn.Module):
+  """torch.nn.Conv2d(in, features, kernel, stride, padding, bias=False), NHWC, DCGAN init."""
+  features: int
+  kernel_size: int = 4
+  stride: int = 2
+  padding: int = 1
+  dtype: Dtype = jnp.float32
+  impl: str = "auto"
+  kernel_init: Any = dcgan_conv_init
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    # Few input channels make the per-tap matmuls too thin to beat XLA's own conv.
+    if (resolve_conv_impl(self.impl) == "rearranged" and k == 4 and self.stride == 2
+        and x.shape[-1] >= MIN_REARRANGED_CHANNELS):
+      return conv_s2_space_to_depth(x, kernel, self.padding)
+    p = self.padding
+    return lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((p, p), (p, p)),
+                                    dimension_numbers=_NHWC)
