@@ -8,6 +8,7 @@ checkpoint_every_steps, log_every_steps, sample_every_steps.
 import importlib.util
 import json
 import os
+import sys
 from typing import Any
 
 import ml_collections
@@ -24,10 +25,14 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
     raise UsageError(f"config file {path!r} does not exist")
   spec = importlib.util.spec_from_file_location(f"_jaxgan_config_{abs(hash(path))}", path)
   module = importlib.util.module_from_spec(spec)
+  folder = os.path.dirname(os.path.abspath(path))
+  sys.path.insert(0, folder)  # variants import their base config from the same folder
   try:
     spec.loader.exec_module(module)
   except Exception as e:
     raise UsageError(f"config file {path!r} failed to load: {type(e).__name__}: {e}") from None
+  finally:
+    sys.path.remove(folder)
   if not hasattr(module, "get_config"):
     raise UsageError(f"config file {path!r} defines no get_config()")
   return module.get_config()

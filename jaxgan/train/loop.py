@@ -26,7 +26,8 @@ from jaxgan.train.state import GANDef, GANState, init_state
 
 # Fields that may change when a workdir is resumed; any other difference is refused.
 RESUMABLE_FIELDS = frozenset({"num_train_steps", "checkpoint_every_steps", "log_every_steps",
-                              "sample_every_steps", "keep_checkpoints", "data_dir"})
+                              "sample_every_steps", "keep_checkpoints", "data_dir",
+                              "progress_bar"})
 
 
 class NonFiniteError(RuntimeError):

@@ -1,0 +1,37 @@
+"""The DCGAN recipe of the PyTorch tutorial (Radford et al. 2016): the base of every dcgan_* config.
+
+Variants import this file, call get_config() and override a few fields.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Data
+  c.dataset = "celeb_a"           # a TFDS name, an embedded dataset, or an image folder path
+  c.split = "train"
+  c.data_dir = ""                 # TFDS data_dir; "" = TFDS's default (~/tensorflow_datasets)
+  c.image_key = "image"
+  c.label_key = "label"
+  c.image_size = 64
+  c.channels = 3
+  c.shuffle_buffer = 10_000
+  # Model: the tutorial's networks (nz=100, ngf=ndf=64).
+  c.model = ml_collections.ConfigDict(dict(name="dcgan", latent_dim=100, g_width=64, d_width=64))
+  c.compute_dtype = "float32"
+  c.conv_impl = "auto"            # "auto": stride-1 rearrangements on CPU, native ops elsewhere
+  c.loss = "dcgan"                # minimax D loss, non-saturating G loss
+  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))
+  c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))
+  # Schedule
+  c.batch_size = 128              # global, over all devices and processes
+  c.num_train_steps = 10_000
+  c.seed = 0
+  c.log_every_steps = 100
+  c.sample_every_steps = 500
+  c.checkpoint_every_steps = 1000
+  c.keep_checkpoints = 3
+  c.num_samples = 64              # fixed-z sample grid size
+  c.progress_bar = True
+  return c

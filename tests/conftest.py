@@ -1,0 +1,16 @@
+"""Test set-up: 8 simulated CPU devices, quiet TensorFlow, a session-wide TFDS data_dir."""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+  """One TFDS data_dir per session: the embedded datasets are prepared once."""
+  return str(tmp_path_factory.mktemp("tfds"))
