@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
   except UsageError as e:
     print(f"jaxgan: error: {e}", file=sys.stderr)
     return 2
+  except RuntimeError as e:
+    from jaxgan.train.loop import NonFiniteError
+    if not isinstance(e, NonFiniteError):
+      raise
+    print(f"jaxgan: training stopped: {e}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -12,50 +12,14 @@ writes tests/fixtures/dcgan_torch_reference.npz, read by tests/test_torch_equiva
 
 import argparse
 import os
+import sys
 
 import numpy as np
 import torch
 from torch import nn
 
-
-class TutorialGenerator(nn.Module):
-  def __init__(self, nz=100, ngf=64, nc=3):
-    super().__init__()
-    self.main = nn.Sequential(
-        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-
-  def forward(self, z):
-    return self.main(z)
-
-
-class TutorialDiscriminator(nn.Module):
-  def __init__(self, ndf=64, nc=3):
-    super().__init__()
-    self.main = nn.Sequential(
-        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
-
-  def forward(self, x):
-    return self.main(x)
-
-  def logits(self, x):
-    return self.main[:-1](x).view(-1)
-
-
-def weights_init(m):
-  """The tutorial's initialisation."""
-  if m.__class__.__name__.find("Conv") != -1:
-    nn.init.normal_(m.weight.data, 0.0, 0.02)
-  elif m.__class__.__name__.find("BatchNorm") != -1:
-    nn.init.normal_(m.weight.data, 1.0, 0.02)
-    nn.init.constant_(m.bias.data, 0)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchmarks.torch_dcgan import TutorialDiscriminator, TutorialGenerator, weights_init  # noqa: E402
 
 
 def _randomise_running_stats(net, gen):

@@ -121,3 +121,13 @@ def test_train_resume_and_generate(tmp_path, tfds_dir, devices, monkeypatch):
   other = generate.generate_to_files(wd, num=2, out=out, seed=4)
   assert not np.array_equal(other, fewer)
   assert os.path.getsize(tmp_path / "g.png") > 0
+
+
+def test_non_finite_loss_stops_without_saving(tmp_path, tfds_dir, monkeypatch):
+  from jaxgan import losses
+  nan_d_loss = lambda r, f: losses.minimax_d_loss(r, f) * jnp.nan
+  monkeypatch.setitem(losses.GAN_LOSSES, "nan_for_test", (nan_d_loss, losses.non_saturating_g_loss))
+  wd = tmp_path / "run"
+  with pytest.raises(loop.NonFiniteError, match=r"non-finite .*d_loss.* between steps 1 and 2"):
+    loop.train_and_evaluate(tiny_config(tfds_dir, loss="nan_for_test"), str(wd))
+  assert not [n for n in os.listdir(wd / "checkpoints") if n.isdigit()]

@@ -8,6 +8,7 @@ import functools
 import json
 import math
 import os
+import sys
 import time
 
 import jax
@@ -167,6 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   num_steps = config.num_train_steps
   history, window_start, window_time = [], start_step, time.perf_counter()
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                  mininterval=0.5 if sys.stderr.isatty() else 30.0,  # quiet in log files
                   disable=not is_chief or not config.get("progress_bar", True))
   batch = first_batch
   try:
