@@ -34,4 +34,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.num_samples = 64              # fixed-z sample grid size
   c.progress_bar = True
+  # Parallelism (README, "Scaling out")
+  c.parallel = "sharded"          # "sharded" (jit over a device mesh) or "pmap"
+  c.distributed = ml_collections.ConfigDict(dict(
+      coordinator_address="",     # "host:port" of process 0; "" = $JAX_COORDINATOR_ADDRESS
+      num_processes=0,            # 0 = $JAX_NUM_PROCESSES
+      process_id=-1,              # -1 = $JAX_PROCESS_ID
+      auto_detect=False,          # let JAX find the cluster (TPU pod slices, SLURM, ...)
+      initialization_timeout_s=60))
   return c

@@ -31,7 +31,8 @@ def cmd_train(args, extra) -> int:
   from jaxgan import config as config_lib
   config = config_lib.load_config_file(args.config)
   config_lib.apply_overrides(config, _split_config_overrides(extra))
-  from jaxgan.train import loop
+  from jaxgan.train import distributed, loop
+  distributed.initialize(config)  # before anything touches JAX's devices
   loop.train_and_evaluate(config, args.workdir)
   print(f"jaxgan: trained to step {config.num_train_steps}; run in {os.path.abspath(args.workdir)}")
   return 0

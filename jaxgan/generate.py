@@ -24,7 +24,9 @@ def load_run(workdir: str):
   with open(config_path) as f:
     config = config_lib.from_json(f.read())
   gan = loop.build_gan(config)
-  state = loop.restore_state(workdir, config, gan, parallel.make_mesh())
+  import jax
+  # One device is enough to sample, and sample i does not depend on the device count.
+  state = loop.restore_state(workdir, config, gan, parallel.make_mesh(jax.local_devices()[:1]))
   return config, gan, state
 
 

@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 
 # Tests build the same small steps many times: a persistent compilation cache makes
 # every compilation after the first a lookup.
-jax.config.update("jax_compilation_cache_dir", os.path.join(tempfile.gettempdir(), "jaxgan-test-xla-cache"))
+# The cache is private to this session: concurrent test runs must never share entries.
+jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jaxgan-test-xla-cache-"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

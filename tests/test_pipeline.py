@@ -38,12 +38,17 @@ def test_stream_is_deterministic_and_resumable(tfds_dir):
   assert not np.array_equal(full[0]["image"], full[1]["image"])
 
 
-def test_processes_read_disjoint_shards(tfds_dir):
-  c = tiny_config(tfds_dir, shuffle_buffer=1)  # no shuffling: records in file order
-  p0 = _take(c, 1, process_index=0, process_count=2)[0]
-  p1 = _take(c, 1, process_index=1, process_count=2)[0]
-  assert p0["image"].shape[0] == 4  # per-process batch = global / processes
-  assert not np.array_equal(p0["image"], p1["image"])
+@pytest.mark.parametrize("process_count", [2, 4])
+def test_processes_assemble_the_single_process_batch(tfds_dir, process_count):
+  """Per-process slices, concatenated, are the 1-process global batch, at every step."""
+  c = tiny_config(tfds_dir)
+  whole = _take(c, 3, start_step=1)
+  parts = [_take(c, 3, start_step=1, process_index=p, process_count=process_count)
+           for p in range(process_count)]
+  assert parts[0][0]["image"].shape[0] == 8 // process_count
+  for step in range(3):
+    for key in ("image", "label"):
+      np.testing.assert_array_equal(np.concatenate([p[step][key] for p in parts]), whole[step][key])
 
 
 def test_faces_and_photos(tfds_dir):

@@ -1,8 +1,12 @@
 """tf.data input pipeline: source -> shuffle/repeat -> decode -> crop/resize -> [-1, 1] -> batch.
 
-Shuffling happens on encoded records, before decoding, with a fixed seed; the
-stream is therefore a deterministic function of (config, process), and a resumed
-run skips the records it already consumed instead of restarting the order.
+Every process builds the same global stream of encoded records (shuffled with a
+fixed seed) and decodes only its slice of each global batch: process p of P takes
+records [p*b, (p+1)*b) of every global batch of P*b records. The global batch is
+therefore a function of (config, step) alone, whatever the process and device
+count, and a resumed run skips the records it already consumed rather than
+restarting the order. Each process reads every record (cheap: encoded bytes) but
+decodes and augments only its own.
 """
 
 import os
@@ -46,11 +50,11 @@ def list_image_files(folder: str) -> list[str]:
   return sorted(files)
 
 
-def _encoded_records(config, process_index: int, process_count: int) -> tuple[tf.data.Dataset, int]:
-  """(dataset of {'encoded', 'label'} records for this process, records in this process's shard)."""
+def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
+  """(dataset of {'encoded', 'label'} records, number of records)."""
   name = config.dataset
   if is_folder_source(name):
-    files = list_image_files(name)[process_index::process_count]
+    files = list_image_files(name)
     ds = tf.data.Dataset.from_tensor_slices(files).map(
         lambda f: {"encoded": tf.io.read_file(f), "label": tf.constant(0, tf.int32)})
     return ds, len(files)
@@ -70,10 +74,8 @@ def _encoded_records(config, process_index: int, process_count: int) -> tuple[tf
   if image_key not in features:
     raise UsageError(f"dataset {name!r} has no feature {image_key!r} (has: "
                      f"{', '.join(features.keys())}); set --config.image_key")
-  split = config.split
   try:
-    split = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
-    ds = builder.as_dataset(split=split, shuffle_files=False,
+    ds = builder.as_dataset(split=config.split, shuffle_files=False,
                             decoders={image_key: tfds.decode.SkipDecoding()})
   except (ValueError, KeyError, AssertionError) as e:
     raise UsageError(f"dataset {name!r} has no split {config.split!r} ({e})") from None
@@ -122,14 +124,15 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
     A tf.data.Dataset of per-process batches, image float32 (b, H, W, C) in [-1, 1].
   """
   batch = local_batch_size(config.batch_size, process_count)
-  ds, num_records = _encoded_records(config, process_index, process_count)
+  ds, num_records = _encoded_records(config)
   if num_records == 0:
     raise UsageError(f"dataset {config.dataset!r} split {config.split!r} is empty")
   buffer = min(config.shuffle_buffer, num_records) if num_records > 0 else config.shuffle_buffer
-  seed = int(config.seed) * 1000003 + process_index
-  ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+  ds = ds.shuffle(buffer, seed=int(config.seed), reshuffle_each_iteration=True).repeat()
   if start_step:
-    ds = ds.skip(start_step * batch)  # encoded records only: cheap compared with decoding
+    ds = ds.skip(start_step * config.batch_size)  # encoded records only: cheap
+  if process_count > 1:  # this process's slice of every global batch
+    ds = ds.batch(batch).shard(process_count, process_index).unbatch()
   size, channels = config.image_size, config.channels
   ds = ds.map(lambda r: {"image": preprocess_image(r["encoded"], size, channels),
                          "label": r["label"]},

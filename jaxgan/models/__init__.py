@@ -22,10 +22,11 @@ def _dcgan(config, bn_axis_name):
   dtype = compute_dtype(config)
   g = dcgan.Generator(image_size=config.image_size, channels=config.channels,
                       latent_dim=m.latent_dim, width=m.g_width, dtype=dtype,
-                      bn_axis_name=bn_axis_name, conv_impl=config.get("conv_impl", "auto"))
+                      bn_axis_name=bn_axis_name, conv_impl=config.get("conv_impl", "auto"),
+                      norm=m.get("norm", "batch"))
   d = dcgan.Discriminator(image_size=config.image_size, channels=config.channels,
                           width=m.d_width, dtype=dtype, bn_axis_name=bn_axis_name,
-                          conv_impl=config.get("conv_impl", "auto"))
+                          conv_impl=config.get("conv_impl", "auto"), norm=m.get("norm", "batch"))
   return g, d
 
 

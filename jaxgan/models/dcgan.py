@@ -26,6 +26,16 @@ def num_stages(image_size: int) -> int:
   return image_size.bit_length() - 3
 
 
+def _normalise(module, x: jax.Array, train: bool, name: str) -> jax.Array:
+  if module.norm == "none":
+    return x
+  if module.norm != "batch":
+    raise UsageError(f"unknown norm {module.norm!r}; valid: batch, none")
+  return layers.torch_batch_norm(train, name=name, dtype=module.dtype,
+                                 axis_name=module.bn_axis_name,
+                                 scale_init=layers.dcgan_bn_scale_init)(x)
+
+
 class Generator(nn.Module):
   """z (B, latent_dim) -> image (B, H, W, C) in [-1, 1]."""
   image_size: int = 64         # output resolution, a power of two
@@ -35,6 +45,7 @@ class Generator(nn.Module):
   dtype: Any = jnp.float32     # compute dtype; parameters stay float32
   bn_axis_name: str | None = None  # set under pmap to synchronise BatchNorm statistics
   conv_impl: str = "auto"      # "lax", or "rearranged" (fast on CPU); see layers.py
+  norm: str = "batch"          # "batch" (DCGAN) or "none" (e.g. for per-example penalties)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -44,9 +55,7 @@ class Generator(nn.Module):
     x = layers.ConvTranspose2d(features, 4, 1, 0, dtype=self.dtype, impl=self.conv_impl,
                                name="up0")(x)                          # (B, 4, 4, C)
     for i in range(n):
-      x = layers.torch_batch_norm(train, name=f"bn{i}", dtype=self.dtype,
-                                  axis_name=self.bn_axis_name,
-                                  scale_init=layers.dcgan_bn_scale_init)(x)
+      x = _normalise(self, x, train, f"bn{i}")
       x = nn.relu(x)
       out = self.channels if i == n - 1 else features // 2
       x = layers.ConvTranspose2d(out, 4, 2, 1, dtype=self.dtype, impl=self.conv_impl,
@@ -63,6 +72,7 @@ class Discriminator(nn.Module):
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
   conv_impl: str = "auto"
+  norm: str = "batch"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -77,9 +87,7 @@ class Discriminator(nn.Module):
       features *= 2
       x = layers.Conv2d(features, 4, 2, 1, dtype=self.dtype, impl=self.conv_impl,
                         name=f"down{i}")(x)
-      x = layers.torch_batch_norm(train, name=f"bn{i}", dtype=self.dtype,
-                                  axis_name=self.bn_axis_name,
-                                  scale_init=layers.dcgan_bn_scale_init)(x)
+      x = _normalise(self, x, train, f"bn{i}")
       x = nn.leaky_relu(x, 0.2)
     x = layers.Conv2d(1, 4, 1, 0, dtype=self.dtype, impl=self.conv_impl, name="logit")(x)  # (B, 1, 1, 1)
     return x.reshape(x.shape[0]).astype(jnp.float32)

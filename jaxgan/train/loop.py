@@ -28,7 +28,7 @@ from jaxgan.train.state import GANDef, GANState, init_state
 # Fields that may change when a workdir is resumed; any other difference is refused.
 RESUMABLE_FIELDS = frozenset({"num_train_steps", "checkpoint_every_steps", "log_every_steps",
                               "sample_every_steps", "keep_checkpoints", "data_dir",
-                              "progress_bar"})
+                              "progress_bar", "parallel", "distributed"})
 
 
 class NonFiniteError(RuntimeError):
@@ -40,7 +40,8 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
   d_loss, g_loss = losses.get_gan_loss(config.loss)
   return GANDef(generator=generator, discriminator=discriminator,
                 g_tx=optim.make_optimizer(config.optimizer_g),
-                d_tx=optim.make_optimizer(config.optimizer_d), d_loss=d_loss, g_loss=g_loss)
+                d_tx=optim.make_optimizer(config.optimizer_d), d_loss=d_loss, g_loss=g_loss,
+                grad_accum_steps=config.get("grad_accum_steps", 1))
 
 
 def image_shape(config) -> tuple[int, int, int]:
@@ -138,9 +139,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   config_lib.validate(config)
   workdir = os.path.abspath(os.path.expanduser(workdir))
   _check_workdir(workdir, config)
-  gan = build_gan(config)
+  mode = config.get("parallel", "sharded")
+  gan = build_gan(config, bn_axis_name=parallel.PMAP_AXIS if mode == "pmap" else None)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.batch_size, mesh)
+  accum = config.get("grad_accum_steps", 1)
+  if accum < 1 or (config.batch_size // mesh.size) % accum:
+    raise UsageError(f"grad_accum_steps={accum} must divide the per-device batch "
+                     f"{config.batch_size // mesh.size}")
+  runner = parallel.make_parallel(mode, functools.partial(steps.gan_train_step, gan=gan), mesh)
   start_step = checkpoint_lib.latest_step(workdir) or 0
 
   # Data before anything is written: an unknown dataset or an unreadable folder fails here.
@@ -155,11 +162,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     _write_json_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
   ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.get("keep_checkpoints", 3))
   if start_step:
-    state = ckpt.restore(abstract_state(gan, config, mesh), step=start_step)
+    state = runner.from_checkpoint(
+        ckpt.restore(abstract_state(gan, config, mesh), step=start_step))
   else:
-    init = functools.partial(init_state, gan, config.seed, image_shape(config))
-    state = parallel.jit_init(init, mesh)()
-  train_step = parallel.jit_train_step(functools.partial(steps.gan_train_step, gan=gan), mesh)
+    state = runner.init(functools.partial(init_state, gan, config.seed, image_shape(config)))
   generate = sampling.make_generate_fn(gan.generator)
   sample_z = sampling.latents_for_indices(config.seed + 1, np.arange(config.get("num_samples", 64)),
                                           gan.latent_dim)
@@ -173,13 +179,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   batch = first_batch
   try:
     for step in range(start_step, num_steps):
-      state, metrics = train_step(state, parallel.global_batch(batch, mesh))
+      state, metrics = runner.step(state, batch)
       history.append(metrics)
       done = step + 1
       bar.update(1)
       last = done == num_steps
       if done % config.log_every_steps == 0 or done % config.checkpoint_every_steps == 0 or last:
-        summary = _summarise(history, window_start)
+        summary = _summarise(runner.host_view(history), window_start)
         elapsed = time.perf_counter() - window_time
         summary["steps_per_s"] = len(history) / elapsed
         summary["images_per_s"] = summary["steps_per_s"] * config.batch_size
@@ -187,10 +193,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
         bar.set_postfix(d_loss=f"{summary['d_loss']:.3f}", g_loss=f"{summary['g_loss']:.3f}",
                         refresh=False)
         history, window_start, window_time = [], done, time.perf_counter()
-      if done % config.sample_every_steps == 0 or last:
-        logger.grid(done, np.asarray(generate(state.g.params, state.g.batch_stats, sample_z)))
+      if is_chief and (done % config.sample_every_steps == 0 or last):
+        g = runner.host_view(state.g)
+        logger.grid(done, np.asarray(generate(g.params, g.batch_stats, sample_z)))
       if done % config.checkpoint_every_steps == 0 or last:
-        ckpt.save(done, state)
+        ckpt.save(done, runner.to_checkpoint(state))
       if not last:
         batch = next(batches)
   finally:

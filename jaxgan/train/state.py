@@ -34,6 +34,7 @@ class GANDef:
   d_tx: Any = flax.struct.field(pytree_node=False)
   d_loss: Any = flax.struct.field(pytree_node=False)
   g_loss: Any = flax.struct.field(pytree_node=False)
+  grad_accum_steps: int = flax.struct.field(pytree_node=False, default=1)  # micro-batches a step
 
   @property
   def latent_dim(self) -> int:

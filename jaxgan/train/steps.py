@@ -59,6 +59,8 @@ def gan_train_step(state: GANState, batch: dict, *, gan: GANDef,
   real = batch["image"]
   B = real.shape[0]
   z = step_latents(state, B, gan.latent_dim, axis_name)
+  if gan.grad_accum_steps > 1:
+    return _accumulated_step(state, real, z, gan=gan, axis_name=axis_name)
   G, D = gan.generator, gan.discriminator
 
   def g_forward(g_params):
@@ -97,16 +99,82 @@ def gan_train_step(state: GANState, batch: dict, *, gan: GANDef,
   g_new = _apply_updates(state.g, g_grads, gan.g_tx, g_batch_stats)
   d_new = d_new.replace(batch_stats=d_batch_stats)  # D's statistics also saw this pass
 
-  metrics = {
-      "d_loss": _mean(d_loss, axis_name),
-      "g_loss": _mean(g_loss, axis_name),
-      "d_real": _mean(jax.nn.sigmoid(real_logits), axis_name),
-      "d_fake_before": _mean(jax.nn.sigmoid(fake_logits), axis_name),
-      "d_fake_after": _mean(jax.nn.sigmoid(fake_logits_after), axis_name),
+  return _finish(state, g_new, d_new, d_grads, g_grads, axis_name, d_loss=d_loss, g_loss=g_loss,
+                 d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
+                 d_fake_before=jnp.mean(jax.nn.sigmoid(fake_logits)),
+                 d_fake_after=jnp.mean(jax.nn.sigmoid(fake_logits_after)))
+
+
+def _finish(state, g_new, d_new, d_grads, g_grads, axis_name, **values):
+  """The new state and the step's metrics (averaged over the pmap axis)."""
+  metrics = {k: _mean(v, axis_name) for k, v in values.items()}
+  metrics.update({
       "d_grad_norm": optax.global_norm(d_grads),
       "g_grad_norm": optax.global_norm(g_grads),
       "d_param_norm": optax.global_norm(d_new.params),
       "g_param_norm": optax.global_norm(g_new.params),
-  }
-  new_state = state.replace(step=state.step + 1, g=g_new, d=d_new)
-  return new_state, metrics
+  })
+  return state.replace(step=state.step + 1, g=g_new, d=d_new), metrics
+
+
+def _accumulated_step(state: GANState, real: jax.Array, z: jax.Array, *, gan: GANDef,
+                      axis_name: str | None) -> tuple[GANState, dict]:
+  """The same D-then-G update with gradients summed over `grad_accum_steps` micro-batches,
+  scanned so only one micro-batch's activations live at a time. Equal to the one big
+  batch for networks without batch statistics; with BatchNorm each micro-batch is
+  normalised on its own statistics (as on separate devices without synchronisation)."""
+  n = gan.grad_accum_steps
+  G, D = gan.generator, gan.discriminator
+  micro = lambda x: x.reshape(n, x.shape[0] // n, *x.shape[1:])
+  zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
+
+  def d_micro(carry, xs):
+    g_stats, d_stats, acc = carry
+    real_i, z_i = xs
+    fake, g_mut = G.apply({"params": state.g.params, "batch_stats": g_stats}, z_i, train=True,
+                          mutable=["batch_stats"])
+
+    def loss_fn(d_params):
+      rl, m = D.apply({"params": d_params, "batch_stats": d_stats}, real_i, train=True,
+                      mutable=["batch_stats"])
+      fl, m = D.apply({"params": d_params, "batch_stats": m["batch_stats"]}, fake, train=True,
+                      mutable=["batch_stats"])
+      return jnp.mean(gan.d_loss(rl, fl)), (m["batch_stats"], rl, fl)
+
+    (loss, (d_stats, rl, fl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d.params)
+    acc = jax.tree.map(lambda a, g: a + g / n, acc, grads)
+    out = (loss, jnp.mean(jax.nn.sigmoid(rl)), jnp.mean(jax.nn.sigmoid(fl)))
+    return (g_mut["batch_stats"], d_stats, acc), out
+
+  (g_stats, d_stats, d_grads), (d_losses, d_real, d_fake) = jax.lax.scan(
+      d_micro, (state.g.batch_stats, state.d.batch_stats, zeros(state.d.params)),
+      (micro(real), micro(z)))
+  if axis_name:
+    d_grads = jax.lax.pmean(d_grads, axis_name)
+  d_new = _apply_updates(state.d, d_grads, gan.d_tx, d_stats)
+
+  def g_micro(carry, z_i):
+    d_stats, acc = carry
+
+    def loss_fn(g_params):
+      # Train-mode BatchNorm normalises with batch statistics, so G's output does not
+      # depend on its running statistics; those were updated in the D phase already.
+      fake, _ = G.apply({"params": g_params, "batch_stats": state.g.batch_stats}, z_i,
+                        train=True, mutable=["batch_stats"])
+      logits, m = D.apply({"params": d_new.params, "batch_stats": d_stats}, fake, train=True,
+                          mutable=["batch_stats"])
+      return jnp.mean(gan.g_loss(logits)), (m["batch_stats"], logits)
+
+    (loss, (d_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+    acc = jax.tree.map(lambda a, g: a + g / n, acc, grads)
+    return (d_stats, acc), (loss, jnp.mean(jax.nn.sigmoid(logits)))
+
+  (d_stats, g_grads), (g_losses, d_fake_after) = jax.lax.scan(
+      g_micro, (d_new.batch_stats, zeros(state.g.params)), micro(z))
+  if axis_name:
+    g_grads = jax.lax.pmean(g_grads, axis_name)
+  g_new = _apply_updates(state.g, g_grads, gan.g_tx, g_stats)
+  d_new = d_new.replace(batch_stats=d_stats)
+  return _finish(state, g_new, d_new, d_grads, g_grads, axis_name, d_loss=jnp.mean(d_losses),
+                 g_loss=jnp.mean(g_losses), d_real=jnp.mean(d_real),
+                 d_fake_before=jnp.mean(d_fake), d_fake_after=jnp.mean(d_fake_after))
