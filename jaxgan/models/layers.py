@@ -108,7 +108,24 @@ def conv_s2_space_to_depth(x: jax.Array, kernel: jax.Array, padding: int) -> jax
   return conv_as_matmuls(x, k)
 
 
-class ConvTranspose2d(nn.Module):
+class _TorchConv(nn.Module):
+  """Fields and kernel shared by the PyTorch-semantics convolutions below (bias-free)."""
+  features: int
+  kernel_size: int = 4
+  stride: int = 2
+  padding: int = 1
+  dtype: Dtype = jnp.float32
+  impl: str = "auto"           # see CONV_IMPLS
+  kernel_init: Any = dcgan_conv_init
+
+  def _cast_with_kernel(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(x, kernel (kh, kw, in, out)), both in the compute dtype."""
+    k = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    return x.astype(self.dtype), kernel.astype(self.dtype)
+
+
+class ConvTranspose2d(_TorchConv):
   """torch.nn.ConvTranspose2d(in, features, kernel, stride, padding, bias=False), NHWC.
 
   The kernel is stored as (kh, kw, in, out) and applied as a correlation over the
@@ -116,19 +133,11 @@ class ConvTranspose2d(nn.Module):
   maps onto it transposed and spatially flipped (see jaxgan/models/torch_import.py).
   Output size: (H - 1) * stride - 2 * padding + kernel.
   """
-  features: int
-  kernel_size: int = 4
-  stride: int = 2
-  padding: int = 1
-  dtype: Dtype = jnp.float32
-  impl: str = "auto"
-  kernel_init: Any = dcgan_conv_init
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    x, kernel = self._cast_with_kernel(x)
     k = self.kernel_size
-    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     pad = k - 1 - self.padding
     if pad < 0:
       raise ValueError(f"padding {self.padding} > kernel_size - 1 is not supported")
@@ -141,24 +150,15 @@ class ConvTranspose2d(nn.Module):
                               padding=((pad, pad), (pad, pad)), dimension_numbers=_NHWC)
 
 
-class Conv2d(nn.Module):
+class Conv2d(_TorchConv):
   """torch.nn.Conv2d(in, features, kernel, stride, padding, bias=False), NHWC, DCGAN init."""
-  features: int
-  kernel_size: int = 4
-  stride: int = 2
-  padding: int = 1
-  dtype: Dtype = jnp.float32
-  impl: str = "auto"
-  kernel_init: Any = dcgan_conv_init
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    k = self.kernel_size
-    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    x, kernel = self._cast_with_kernel(x)
     # Few input channels make the per-tap matmuls too thin to beat XLA's own conv.
-    if (resolve_conv_impl(self.impl) == "rearranged" and k == 4 and self.stride == 2
-        and x.shape[-1] >= MIN_REARRANGED_CHANNELS):
+    if (resolve_conv_impl(self.impl) == "rearranged" and self.kernel_size == 4
+        and self.stride == 2 and x.shape[-1] >= MIN_REARRANGED_CHANNELS):
       return conv_s2_space_to_depth(x, kernel, self.padding)
     p = self.padding
     return lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((p, p), (p, p)),
