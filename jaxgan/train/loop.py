@@ -201,6 +201,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
       if not last:
         batch = next(batches)
   finally:
+    batches.close()  # releases the tf.data iterator and its threads now, not at GC time
     bar.close()
     ckpt.close()
     logger.close()
