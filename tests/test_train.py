@@ -94,7 +94,8 @@ def _params(state):
 @pytest.mark.parametrize("devices", [1, 8])
 def test_train_resume_and_generate(tmp_path, tfds_dir, devices, monkeypatch):
   make_mesh = parallel.make_mesh
-  monkeypatch.setattr(parallel, "make_mesh", lambda: make_mesh(jax.devices()[:devices]))
+  monkeypatch.setattr(parallel, "make_mesh",
+                      lambda d=None: make_mesh(jax.devices()[:devices] if d is None else d))
   straight = loop.train_and_evaluate(tiny_config(tfds_dir, num_train_steps=6), str(tmp_path / "a"))
   # The same run, stopped at step 2 and resumed twice.
   wd = str(tmp_path / "b")
