@@ -57,10 +57,9 @@ def test_accumulation_with_batchnorm_runs_and_differs(tfds_dir):
 def test_bfloat16_trains_on_digits_and_stays_close_to_float32(tmp_path, tfds_dir):
   runs = {}
   for dtype in ("float32", "bfloat16"):
-    c = tiny_config(tfds_dir, compute_dtype=dtype, image_size=32, batch_size=32,
-                    num_train_steps=60, log_every_steps=20, checkpoint_every_steps=60,
-                    sample_every_steps=60)
-    c.model.g_width = c.model.d_width = 16
+    c = tiny_config(tfds_dir, compute_dtype=dtype, batch_size=32, num_train_steps=40,
+                    log_every_steps=10, checkpoint_every_steps=40, sample_every_steps=40)
+    c.model.g_width = c.model.d_width = 8
     runs[dtype] = loop.train_and_evaluate(c, str(tmp_path / dtype))
     rows = [json.loads(l) for l in open(tmp_path / dtype / "metrics.jsonl")]
     losses = [r["d_loss"] for r in rows]
