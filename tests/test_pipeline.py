@@ -117,3 +117,12 @@ def test_corrupt_image_is_a_clear_error(tmp_path):
                                                                 batch_size=1)))
   with pytest.raises(UsageError, match="cannot decode"):
     next(it)
+
+
+def test_sixteen_bit_png_keeps_its_range():
+  import io
+  ramp = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (16, 1))
+  buf = io.BytesIO()
+  Image.fromarray(ramp).save(buf, format="PNG")
+  out = pipeline.preprocess_image(buf.getvalue(), 16, 1).numpy()[..., 0]
+  np.testing.assert_allclose(out[0], np.linspace(-1, 1, 16), atol=0.02)
