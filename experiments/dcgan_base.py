@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.progress_bar = True
   # Parallelism (README, "Scaling out")
   c.parallel = "sharded"          # "sharded" (jit over a device mesh) or "pmap"
+  c.grad_accum_steps = 1          # micro-batches per device per step (large batches, small memory)
   c.distributed = ml_collections.ConfigDict(dict(
       coordinator_address="",     # "host:port" of process 0; "" = $JAX_COORDINATOR_ADDRESS
       num_processes=0,            # 0 = $JAX_NUM_PROCESSES
