@@ -1,6 +1,5 @@
 """The tf.data pipeline on embedded data, image folders and TFDS mock data."""
 
-import os
 
 import numpy as np
 import pytest
