@@ -18,10 +18,11 @@ import tqdm
 
 from jaxgan import config as config_lib
 from jaxgan import images as image_lib
-from jaxgan import losses, models, sampling
+from jaxgan import sampling
 from jaxgan.errors import UsageError
 from jaxgan.train import checkpoint as checkpoint_lib
-from jaxgan.train import optim, parallel, steps
+from jaxgan.train import parallel, steps
+from jaxgan.train.build import abstract_state, build_gan, image_shape  # noqa: F401 (re-exported)
 from jaxgan.train.state import GANDef, GANState, init_state
 
 # Fields that may change when a workdir is resumed; any other difference is refused.
@@ -32,24 +33,6 @@ RESUMABLE_FIELDS = frozenset({"num_train_steps", "checkpoint_every_steps", "log_
 
 class NonFiniteError(RuntimeError):
   """A loss, gradient norm or parameter norm became NaN or Inf."""
-
-
-def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None) -> GANDef:
-  generator, discriminator = models.build_models(config, bn_axis_name=bn_axis_name)
-  d_loss, g_loss = losses.get_gan_loss(config.loss)
-  return GANDef(generator=generator, discriminator=discriminator,
-                g_tx=optim.make_optimizer(config.optimizer_g),
-                d_tx=optim.make_optimizer(config.optimizer_d), d_loss=d_loss, g_loss=g_loss,
-                grad_accum_steps=config.get("grad_accum_steps", 1))
-
-
-def image_shape(config) -> tuple[int, int, int]:
-  return (config.image_size, config.image_size, config.channels)
-
-
-def abstract_state(gan: GANDef, config, mesh) -> GANState:
-  shapes = jax.eval_shape(functools.partial(init_state, gan, config.seed, image_shape(config)))
-  return parallel.abstract_like(shapes, parallel.replicated(mesh))
 
 
 def restore_state(workdir: str, config, gan: GANDef, mesh) -> GANState:

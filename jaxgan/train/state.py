@@ -35,6 +35,9 @@ class GANDef:
   d_loss: Any = flax.struct.field(pytree_node=False)
   g_loss: Any = flax.struct.field(pytree_node=False)
   grad_accum_steps: int = flax.struct.field(pytree_node=False, default=1)  # micro-batches a step
+  # A step whose losses, gradients or new parameters are not finite leaves the state as it
+  # was (but advances the step) and reports skipped=1, instead of poisoning the run.
+  skip_nonfinite: bool = flax.struct.field(pytree_node=False, default=False)
 
   @property
   def latent_dim(self) -> int:

@@ -99,14 +99,22 @@ def gan_train_step(state: GANState, batch: dict, *, gan: GANDef,
   g_new = _apply_updates(state.g, g_grads, gan.g_tx, g_batch_stats)
   d_new = d_new.replace(batch_stats=d_batch_stats)  # D's statistics also saw this pass
 
-  return _finish(state, g_new, d_new, d_grads, g_grads, axis_name, d_loss=d_loss, g_loss=g_loss,
+  return _finish(state, g_new, d_new, d_grads, g_grads, axis_name,
+                 skip_nonfinite=gan.skip_nonfinite, d_loss=d_loss, g_loss=g_loss,
                  d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
                  d_fake_before=jnp.mean(jax.nn.sigmoid(fake_logits)),
                  d_fake_after=jnp.mean(jax.nn.sigmoid(fake_logits_after)))
 
 
-def _finish(state, g_new, d_new, d_grads, g_grads, axis_name, **values):
-  """The new state and the step's metrics (averaged over the pmap axis)."""
+def _finish(state, g_new, d_new, d_grads, g_grads, axis_name, *, skip_nonfinite=False,
+            **values):
+  """The new state and the step's metrics (averaged over the pmap axis).
+
+  With `skip_nonfinite`, a step whose losses, gradients or new parameters are not all
+  finite keeps the old networks and optimizer states (the step counter still advances,
+  so the data and noise move on) and reports skipped=1. Every quantity tested is already
+  averaged over devices, so all devices take the same branch.
+  """
   metrics = {k: _mean(v, axis_name) for k, v in values.items()}
   metrics.update({
       "d_grad_norm": optax.global_norm(d_grads),
@@ -114,6 +122,11 @@ def _finish(state, g_new, d_new, d_grads, g_grads, axis_name, **values):
       "d_param_norm": optax.global_norm(d_new.params),
       "g_param_norm": optax.global_norm(g_new.params),
   })
+  if skip_nonfinite:
+    finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
+    keep_new = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+    g_new, d_new = keep_new(g_new, state.g), keep_new(d_new, state.d)
+    metrics["skipped"] = 1.0 - finite.astype(jnp.float32)
   return state.replace(step=state.step + 1, g=g_new, d=d_new), metrics
 
 
@@ -175,6 +188,7 @@ def _accumulated_step(state: GANState, real: jax.Array, z: jax.Array, *, gan: GA
     g_grads = jax.lax.pmean(g_grads, axis_name)
   g_new = _apply_updates(state.g, g_grads, gan.g_tx, g_stats)
   d_new = d_new.replace(batch_stats=d_stats)
-  return _finish(state, g_new, d_new, d_grads, g_grads, axis_name, d_loss=jnp.mean(d_losses),
+  return _finish(state, g_new, d_new, d_grads, g_grads, axis_name,
+                 skip_nonfinite=gan.skip_nonfinite, d_loss=jnp.mean(d_losses),
                  g_loss=jnp.mean(g_losses), d_real=jnp.mean(d_real),
                  d_fake_before=jnp.mean(d_fake), d_fake_after=jnp.mean(d_fake_after))
