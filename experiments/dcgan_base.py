@@ -17,6 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.image_size = 64
   c.channels = 3
   c.shuffle_buffer = 10_000
+  c.bad_images = "skip"           # image folders: "skip" undecodable files (warned) or "error"
   # Model: the tutorial's networks (nz=100, ngf=ndf=64).
   c.model = ml_collections.ConfigDict(dict(name="dcgan", latent_dim=100, g_width=64, d_width=64))
   c.compute_dtype = "float32"
@@ -34,6 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.num_samples = 64              # fixed-z sample grid size
   c.progress_bar = True
+  # Reliability (README, "Reliability")
+  c.nonfinite = "stop"            # NaN/Inf: "stop" (last good checkpoint kept) or "skip" the step
+  c.preemption_sync_every_steps = 10  # multi-process: how often processes agree on SIGTERM
   # Parallelism (README, "Scaling out")
   c.parallel = "sharded"          # "sharded" (jit over a device mesh) or "pmap"
   c.grad_accum_steps = 1          # micro-batches per device per step (large batches, small memory)

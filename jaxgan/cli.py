@@ -33,7 +33,12 @@ def cmd_train(args, extra) -> int:
   config_lib.apply_overrides(config, _split_config_overrides(extra))
   from jaxgan.train import distributed, loop
   distributed.initialize(config)  # before anything touches JAX's devices
-  loop.train_and_evaluate(config, args.workdir)
+  allow = [f for f in args.allow_config_change.split(",") if f]
+  try:
+    loop.train_and_evaluate(config, args.workdir, allow_changes=allow)
+  except loop.Preempted as e:
+    print(f"jaxgan: {e}", file=sys.stderr)
+    return 0
   print(f"jaxgan: trained to step {config.num_train_steps}; run in {os.path.abspath(args.workdir)}")
   return 0
 
@@ -59,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog="Any config field can be set with --config.FIELD=VALUE.")
   train.add_argument("--config", required=True, help="experiments/NAME.py")
   train.add_argument("--workdir", required=True, help="run directory (resumed if it exists)")
+  train.add_argument("--allow-config-change", default="", metavar="FIELD,...",
+                     help="resume although these config fields differ from the workdir's run")
   train.set_defaults(func=cmd_train)
   gen = sub.add_parser("generate", help="sample a trained generator")
   gen.add_argument("--workdir", required=True)
@@ -78,12 +85,22 @@ def main(argv: list[str] | None = None) -> int:
   except UsageError as e:
     print(f"jaxgan: error: {e}", file=sys.stderr)
     return 2
-  except RuntimeError as e:
-    from jaxgan.train.loop import NonFiniteError
-    if not isinstance(e, NonFiniteError):
-      raise
+  except (RuntimeError, OSError) as e:
+    return _runtime_failure(e)
+
+
+def _runtime_failure(e: Exception) -> int:
+  """One line and exit 1 for the failures a long run must report plainly; else re-raise."""
+  from jaxgan.train.checkpoint import DISK_FULL_ERRNOS, CheckpointError
+  from jaxgan.train.loop import NonFiniteError
+  if isinstance(e, (NonFiniteError, CheckpointError)):
     print(f"jaxgan: training stopped: {e}", file=sys.stderr)
     return 1
+  if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+    print(f"jaxgan: error: disk full writing {e.filename or 'a file'} ({e.strerror}); "
+          "the last checkpoint is intact", file=sys.stderr)
+    return 1
+  raise e
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jaxgan-t
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+# Caches jaxgan keeps in the home directory (image-folder scans) go to a throwaway place.
+os.environ.setdefault("JAXGAN_CACHE", tempfile.mkdtemp(prefix="jaxgan-test-cache-"))
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -62,7 +62,7 @@ def test_resume_with_another_model_is_refused(tmp_path, capsys, tfds_dir):
   assert _train(workdir, *TINY, tfds_dir=tfds_dir) == 0
   before = sorted(os.listdir(workdir / "checkpoints"))
   assert _train(workdir, *TINY, "--config.model.g_width=8", tfds_dir=tfds_dir) == 2
-  assert "different config (fields model)" in capsys.readouterr().err
+  assert "different config (fields model.g_width)" in capsys.readouterr().err
   assert sorted(os.listdir(workdir / "checkpoints")) == before
   # generate: a workdir without a checkpoint, then a real one.
   assert cli.main(["generate", "--workdir", str(tmp_path), "--num", "2", "--out",

@@ -10,6 +10,7 @@ decodes and augments only its own.
 """
 
 import os
+import sys
 from typing import Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
@@ -27,7 +28,8 @@ try:
 except RuntimeError:  # TF was already initialised by the caller; it then decided for itself
   pass
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+BAD_IMAGE_POLICIES = ("skip", "error")
 
 
 def is_folder_source(dataset: str) -> bool:
@@ -50,11 +52,76 @@ def list_image_files(folder: str) -> list[str]:
   return sorted(files)
 
 
+def _decode_failure(path: str) -> str:
+  """Why `path` does not decode (one line)."""
+  try:
+    tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+  except (tf.errors.OpError, ValueError) as e:
+    return (getattr(e, "message", None) or str(e)).splitlines()[0]
+  return "decodes now (changed while scanning?)"
+
+
+def find_undecodable(files: list[str]) -> list[str]:
+  """The files that TensorFlow cannot decode as images (corrupt, truncated, not images).
+
+  Decodes every file once, in parallel; the result is cached per file list (paths,
+  sizes, modification times) in ~/.cache/jaxgan/image_scans, so a restart is instant.
+  """
+  import hashlib
+  import json
+  stats = [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]
+  key = hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:32]
+  cache_dir = os.path.join(os.path.expanduser(os.environ.get("JAXGAN_CACHE", "~/.cache/jaxgan")),
+                           "image_scans")
+  cache = os.path.join(cache_dir, f"{key}.json")
+  try:
+    with open(cache) as f:
+      return json.load(f)["undecodable"]
+  except (OSError, ValueError, KeyError):
+    pass
+  ds = tf.data.Dataset.from_tensor_slices((np.arange(len(files)), files))
+  ds = ds.map(lambda i, f: (i, tf.shape(tf.io.decode_image(tf.io.read_file(f), channels=3,
+                                                           expand_animations=False))),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+  good = {int(i) for i, _ in ds.ignore_errors().as_numpy_iterator()}
+  bad = [f for i, f in enumerate(files) if i not in good]
+  try:
+    os.makedirs(cache_dir, exist_ok=True)
+    with open(cache + f".tmp{os.getpid()}", "w") as f:
+      json.dump({"files": len(files), "undecodable": bad}, f)
+    os.replace(cache + f".tmp{os.getpid()}", cache)
+  except OSError:
+    pass  # a read-only home only costs a rescan
+  return bad
+
+
+def _folder_files(folder: str, policy: str) -> list[str]:
+  """The decodable image files of `folder`; undecodable ones skipped with a warning
+  (policy "skip") or an error naming the first (policy "error")."""
+  if policy not in BAD_IMAGE_POLICIES:
+    raise UsageError(f"unknown bad_images policy {policy!r}; valid: {', '.join(BAD_IMAGE_POLICIES)}")
+  files = list_image_files(folder)
+  bad = find_undecodable(files)
+  if not bad:
+    return files
+  first = f"{bad[0]}: {_decode_failure(bad[0])}"
+  if policy == "error":
+    raise UsageError(f"{len(bad)} of {len(files)} files in image folder {folder!r} do not decode "
+                     f"as images (first: {first}); set --config.bad_images=skip to skip them")
+  if len(bad) == len(files):
+    raise UsageError(f"none of the {len(files)} files in image folder {folder!r} decodes as an "
+                     f"image (first: {first})")
+  print(f"jaxgan: warning: skipping {len(bad)} of {len(files)} files in {folder!r} that do not "
+        f"decode as images (first: {first})", file=sys.stderr)
+  bad_set = set(bad)
+  return [f for f in files if f not in bad_set]
+
+
 def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
   """(dataset of {'encoded', 'label'} records, number of records)."""
   name = config.dataset
   if is_folder_source(name):
-    files = list_image_files(name)
+    files = _folder_files(name, config.get("bad_images", "skip"))
     ds = tf.data.Dataset.from_tensor_slices(files).map(
         lambda f: {"encoded": tf.io.read_file(f), "label": tf.constant(0, tf.int32)})
     return ds, len(files)

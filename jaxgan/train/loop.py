@@ -8,8 +8,11 @@ import functools
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
+from typing import Sequence
 
 import jax
 import ml_collections
@@ -28,7 +31,8 @@ from jaxgan.train.state import GANDef, GANState, init_state
 # Fields that may change when a workdir is resumed; any other difference is refused.
 RESUMABLE_FIELDS = frozenset({"num_train_steps", "checkpoint_every_steps", "log_every_steps",
                               "sample_every_steps", "keep_checkpoints", "data_dir",
-                              "progress_bar", "parallel", "distributed"})
+                              "progress_bar", "parallel", "distributed", "bad_images",
+                              "nonfinite", "preemption_sync_every_steps"})
 
 
 class NonFiniteError(RuntimeError):
@@ -36,28 +40,59 @@ class NonFiniteError(RuntimeError):
 
 
 def restore_state(workdir: str, config, gan: GANDef, mesh) -> GANState:
-  """The latest checkpoint of `workdir`, replicated over `mesh`."""
+  """The newest good checkpoint of `workdir`, replicated over `mesh`."""
   ckpt = checkpoint_lib.Checkpointer(workdir)
   try:
-    return ckpt.restore(abstract_state(gan, config, mesh))
+    state, step = ckpt.restore_latest_good(abstract_state(gan, config, mesh))
   finally:
     ckpt.close()
+  if state is None:
+    raise UsageError(f"workdir {workdir!r} holds no usable checkpoint")
+  return state
 
 
-def _check_workdir(workdir: str, config) -> None:
-  """Refuses a workdir that is a file, or that holds a run of a different config."""
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  """{'a': {'b': 1}} -> {'a.b': 1}."""
+  flat = {}
+  for k, v in tree.items():
+    if isinstance(v, dict) and v:
+      flat.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      flat[f"{prefix}{k}"] = v
+  return flat
+
+
+def _check_workdir(workdir: str, config, allow_changes: Sequence[str] = ()) -> None:
+  """Refuses a workdir that is a file, or that holds a run of a different config.
+
+  Fields in RESUMABLE_FIELDS (and their sub-fields) may change on resume; others only
+  when named in `allow_changes` (e.g. "optimizer_g.lr"). Every change is announced.
+  """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UsageError(f"workdir {workdir!r} exists and is not a directory")
   saved = os.path.join(workdir, "config.json")
-  if os.path.isfile(saved):
+  if not os.path.isfile(saved):
+    return
+  try:
     with open(saved) as f:
-      old = json.load(f)
-    new = json.loads(config_lib.to_json(config))
-    changed = sorted(k for k in set(old) | set(new)
-                     if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
-    if changed:
-      raise UsageError(f"workdir {workdir!r} holds a run with a different config "
-                       f"(fields {', '.join(changed)}); use a new --workdir")
+      old = _flatten(json.load(f))
+  except (OSError, ValueError) as e:
+    raise UsageError(f"cannot read {saved} ({type(e).__name__}); the workdir's run identity is "
+                     "unknown: use a new --workdir") from None
+  new = _flatten(json.loads(config_lib.to_json(config)))
+  changed = sorted(k for k in set(old) | set(new) if old.get(k, "<absent>") != new.get(k, "<absent>"))
+  top = lambda field: field.split(".")[0]
+  allowed = lambda f: top(f) in RESUMABLE_FIELDS or any(
+      f == a or f.startswith(a + ".") for a in allow_changes)
+  refused = [f for f in changed if not allowed(f)]
+  if refused:
+    raise UsageError(f"workdir {workdir!r} holds a run with a different config (fields "
+                     f"{', '.join(refused)}); use a new --workdir, or resume anyway with "
+                     f"--allow-config-change {','.join(refused)}")
+  if changed and jax.process_index() == 0:
+    print("jaxgan: resuming with changed config: " + "; ".join(
+        f"{f} {old.get(f, '<absent>')!r} -> {new.get(f, '<absent>')!r}" for f in changed),
+          file=sys.stderr)
 
 
 def _write_json_atomic(path: str, text: str) -> None:
@@ -65,6 +100,45 @@ def _write_json_atomic(path: str, text: str) -> None:
   with open(tmp, "w") as f:
     f.write(text)
   os.replace(tmp, path)
+
+
+def _topology(mode: str) -> dict:
+  return {"process_count": jax.process_count(), "device_count": jax.device_count(),
+          "device_kind": jax.devices()[0].device_kind, "parallel": mode}
+
+
+def _announce_topology_change(workdir: str, now: dict, start_step: int) -> None:
+  """Says what changed when a run resumes on other hardware (it continues unchanged:
+  the global batch and every random stream depend on the step alone)."""
+  path = os.path.join(workdir, "topology.json")
+  try:
+    with open(path) as f:
+      before = json.load(f)
+  except (OSError, ValueError):
+    return
+  changes = [f"{k} {before.get(k)} -> {v}" for k, v in now.items() if before.get(k) != v]
+  if changes:
+    print(f"jaxgan: resuming step {start_step} on different hardware: {'; '.join(changes)}; "
+          "the global batch and the data order are unchanged", file=sys.stderr)
+
+
+def _rollback_metrics(workdir: str, start_step: int) -> None:
+  """Drops metrics.jsonl rows of steps after the checkpoint being resumed: those steps
+  run again (deterministically) and log again, so the file never holds a step twice."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.isfile(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  keep = []
+  for line in lines:
+    try:
+      if json.loads(line)["step"] <= start_step:
+        keep.append(line)
+    except (ValueError, KeyError, TypeError):
+      pass  # a line cut by a kill mid-write
+  if len(keep) != len(lines):
+    _write_json_atomic(path, "".join(keep))
 
 
 class _Logger:
@@ -103,24 +177,108 @@ class _Logger:
       self.tb.close()
 
 
-def _summarise(history: list[dict], first_step: int) -> dict:
-  """Means of the metrics of steps [first_step, first_step + len(history)); checks finiteness."""
+def _summarise(history: list[dict], first_step: int, kept_step: int | None) -> dict:
+  """Means of the metrics of steps [first_step + 1, first_step + len(history)].
+
+  Raises NonFiniteError naming the first step and quantities that are not finite.
+  Steps the train step skipped (nonfinite="skip") are counted, not averaged.
+  """
   host = jax.device_get(history)
-  summary = {k: float(np.mean([h[k] for h in host])) for k in host[0]}
-  bad = sorted(k for k, v in summary.items() if not math.isfinite(v))
-  if bad:
-    raise NonFiniteError(f"non-finite {', '.join(bad)} between steps {first_step + 1} and "
-                         f"{first_step + len(history)}; the last checkpoint was kept")
+  last = first_step + len(host)
+  kept = (f"the last checkpoint (step {kept_step}) was kept" if kept_step
+          else "no checkpoint was written")
+  used = [h for h in host if not h.get("skipped", 0)]
+  if not used:
+    raise NonFiniteError(f"every step between steps {first_step + 1} and {last} was "
+                         f"non-finite and skipped; {kept}")
+  for i, h in enumerate(host):
+    bad = sorted(k for k, v in h.items() if not h.get("skipped", 0) and not math.isfinite(v))
+    if bad:
+      raise NonFiniteError(f"non-finite {', '.join(bad)} at step {first_step + i + 1} (in the "
+                           f"window between steps {first_step + 1} and {last}); {kept}")
+  summary = {k: float(np.mean([h[k] for h in used])) for k in used[0] if k != "skipped"}
+  if "skipped" in host[0]:
+    summary["skipped_steps"] = len(host) - len(used)
   return summary
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
-  """Trains the GAN `config` describes in `workdir`, resuming from its latest checkpoint."""
+class Preempted(Exception):
+  """Training stopped on SIGTERM/SIGINT after saving a checkpoint; resume with the same workdir."""
+
+  def __init__(self, signal_name: str, step: int):
+    super().__init__(f"stopped by {signal_name} at step {step}; checkpoint saved; run the same "
+                     "command to resume")
+    self.signal_name, self.step = signal_name, step
+
+
+class _StopRequests:
+  """Turns SIGTERM and SIGINT into a request the loop honours between steps.
+
+  A second SIGINT interrupts at once (KeyboardInterrupt), for a user who cannot wait.
+  Handlers can only be installed from the main thread; elsewhere signals keep Python's
+  defaults.
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received: int | None = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in self.SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.received == signal.SIGINT and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.received = signum
+    print(f"jaxgan: {signal.Signals(signum).name} received; stopping after this step",
+          file=sys.stderr, flush=True)
+
+  def agreed(self) -> bool:
+    """Whether every process should stop now (any process got a signal)."""
+    local = self.received is not None
+    if jax.process_count() == 1:
+      return local
+    from jax.experimental import multihost_utils
+    return bool(np.any(multihost_utils.process_allgather(np.array(local))))
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       allow_changes: Sequence[str] = ()) -> GANState:
+  """Trains the GAN `config` describes in `workdir`, resuming from its newest good checkpoint.
+
+  Args:
+    config: the experiment config.
+    workdir: the run directory; created, or resumed if it holds a run of this config.
+    allow_changes: config fields that may differ from the workdir's run (see _check_workdir).
+  Returns:
+    The final state.
+  Raises:
+    UsageError: bad config, data or workdir (nothing written).
+    NonFiniteError: a loss, gradient or parameter became NaN/Inf (no bad checkpoint written).
+    Preempted: SIGTERM/SIGINT arrived; a checkpoint of the current step was written.
+    checkpoint.CheckpointError: a checkpoint could not be written; older ones are intact.
+  """
+  with _StopRequests() as stop:
+    return _train(config, workdir, allow_changes, stop)
+
+
+def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
   from jaxgan.data import pipeline  # TensorFlow stays out of inference-only imports
 
   config_lib.validate(config)
   workdir = os.path.abspath(os.path.expanduser(workdir))
-  _check_workdir(workdir, config)
+  _check_workdir(workdir, config, allow_changes)
   mode = config.get("parallel", "sharded")
   gan = build_gan(config, bn_axis_name=parallel.PMAP_AXIS if mode == "pmap" else None)
   mesh = parallel.make_mesh()
@@ -130,22 +288,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     raise UsageError(f"grad_accum_steps={accum} must divide the per-device batch "
                      f"{config.batch_size // mesh.size}")
   runner = parallel.make_parallel(mode, functools.partial(steps.gan_train_step, gan=gan), mesh)
-  start_step = checkpoint_lib.latest_step(workdir) or 0
 
-  # Data before anything is written: an unknown dataset or an unreadable folder fails here.
-  ds = pipeline.make_dataset(config, process_index=jax.process_index(),
-                             process_count=jax.process_count(), start_step=start_step)
-  batches = pipeline.numpy_batches(ds)
-  first_batch = next(batches)
+  ckpt = None
+  if checkpoint_lib.latest_step(workdir) is not None:  # never creates a directory
+    ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.get("keep_checkpoints", 3))
+    restored, start_step = ckpt.restore_latest_good(abstract_state(gan, config, mesh))
+  if ckpt is None or restored is None:
+    restored, start_step = None, 0
+
+  try:
+    # Data before anything is written: an unknown dataset or an unreadable folder fails here.
+    ds = pipeline.make_dataset(config, process_index=jax.process_index(),
+                               process_count=jax.process_count(), start_step=start_step)
+    batches = pipeline.numpy_batches(ds)
+    first_batch = next(batches)
+  except BaseException:
+    if ckpt is not None:
+      ckpt.close()
+    raise
 
   is_chief = jax.process_index() == 0
+  topology = _topology(mode)
   if is_chief:
     os.makedirs(workdir, exist_ok=True)
+    if start_step:
+      _announce_topology_change(workdir, topology, start_step)
+    _rollback_metrics(workdir, start_step)
     _write_json_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
-  ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.get("keep_checkpoints", 3))
-  if start_step:
-    state = runner.from_checkpoint(
-        ckpt.restore(abstract_state(gan, config, mesh), step=start_step))
+    _write_json_atomic(os.path.join(workdir, "topology.json"), json.dumps(topology, indent=1))
+  if ckpt is None:
+    ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.get("keep_checkpoints", 3))
+  if restored is not None:
+    state = runner.from_checkpoint(restored)
+    del restored
   else:
     state = runner.init(functools.partial(init_state, gan, config.seed, image_shape(config)))
   generate = sampling.make_generate_fn(gan.generator)
@@ -154,7 +329,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   logger = _Logger(workdir, enabled=is_chief)
 
   num_steps = config.num_train_steps
+  # Multi-process runs agree on stopping with a collective, so not on every step.
+  sync_every = 1 if jax.process_count() == 1 else config.get("preemption_sync_every_steps", 10)
   history, window_start, window_time = [], start_step, time.perf_counter()
+  kept_step = start_step or None
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True,
                   mininterval=0.5 if sys.stderr.isatty() else 30.0,  # quiet in log files
                   disable=not is_chief or not config.get("progress_bar", True))
@@ -166,8 +344,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
       done = step + 1
       bar.update(1)
       last = done == num_steps
-      if done % config.log_every_steps == 0 or done % config.checkpoint_every_steps == 0 or last:
-        summary = _summarise(runner.host_view(history), window_start)
+      stopping = done % sync_every == 0 and stop.agreed()
+      save = done % config.checkpoint_every_steps == 0 or last or stopping
+      if done % config.log_every_steps == 0 or save:
+        summary = _summarise(runner.host_view(history), window_start, kept_step)
         elapsed = time.perf_counter() - window_time
         summary["steps_per_s"] = len(history) / elapsed
         summary["images_per_s"] = summary["steps_per_s"] * config.batch_size
@@ -178,13 +358,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
       if is_chief and (done % config.sample_every_steps == 0 or last):
         g = runner.host_view(state.g)
         logger.grid(done, np.asarray(generate(g.params, g.batch_stats, sample_z)))
-      if done % config.checkpoint_every_steps == 0 or last:
+      if save:
         ckpt.save(done, runner.to_checkpoint(state))
+        kept_step = done
+      if stopping:
+        ckpt.finish_pending()
+        raise Preempted(signal.Signals(stop.received or signal.SIGTERM).name, done)
       if not last:
         batch = next(batches)
   finally:
     batches.close()  # releases the tf.data iterator and its threads now, not at GC time
     bar.close()
-    ckpt.close()
-    logger.close()
+    try:
+      ckpt.close()
+    finally:
+      logger.close()
   return state
