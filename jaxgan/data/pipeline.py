@@ -10,6 +10,7 @@ decodes and augments only its own.
 """
 
 import os
+import re
 import sys
 from typing import Iterator
 
@@ -57,7 +58,9 @@ def _decode_failure(path: str) -> str:
   try:
     tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
   except (tf.errors.OpError, ValueError) as e:
-    return (getattr(e, "message", None) or str(e)).splitlines()[0]
+    text = (getattr(e, "message", None) or str(e)).splitlines()[0]
+    text = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:.*$", "", text)  # TF's op-location noise
+    return text.strip() or type(e).__name__
   return "decodes now (changed while scanning?)"
 
 

@@ -100,6 +100,11 @@ class Checkpointer:
       self._raise_save_error(step, e)
     self._undigested = step
 
+  def poll(self) -> None:
+    """Finishes a save that completed in the background (digest now, errors now): cheap."""
+    if self._undigested is not None and not self._manager.is_saving_in_progress():
+      self.finish_pending()
+
   def finish_pending(self) -> None:
     """Waits for a running save, then records its digest; raises CheckpointError if it failed."""
     if self._undigested is None:
@@ -124,6 +129,11 @@ class Checkpointer:
       cause = cause.__cause__ or cause.__context__
     if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
       reason = f"disk full ({os.strerror(cause.errno)})"
+    else:  # TensorStore reports the OS error inside its own exception's text
+      for code in DISK_FULL_ERRNOS:
+        if os.strerror(code) in str(error) or f"os_error_code='{code}'" in str(error):
+          reason = f"disk full ({os.strerror(code)})"
+          break
     raise CheckpointError(f"could not write the checkpoint of step {step} in {self.directory}: "
                           f"{reason}; {self._kept_message(step)}") from error
 

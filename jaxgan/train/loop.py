@@ -189,13 +189,15 @@ def _summarise(history: list[dict], first_step: int, kept_step: int | None) -> d
           else "no checkpoint was written")
   used = [h for h in host if not h.get("skipped", 0)]
   if not used:
-    raise NonFiniteError(f"every step between steps {first_step + 1} and {last} was "
-                         f"non-finite and skipped; {kept}")
+    steps = (f"every step between steps {first_step + 1} and {last} was" if len(host) > 1
+             else f"step {last} was")
+    raise NonFiniteError(f"{steps} non-finite and skipped; {kept}")
   for i, h in enumerate(host):
     bad = sorted(k for k, v in h.items() if not h.get("skipped", 0) and not math.isfinite(v))
     if bad:
-      raise NonFiniteError(f"non-finite {', '.join(bad)} at step {first_step + i + 1} (in the "
-                           f"window between steps {first_step + 1} and {last}); {kept}")
+      window = f" (in the window between steps {first_step + 1} and {last})" if len(host) > 1 else ""
+      raise NonFiniteError(f"non-finite {', '.join(bad)} at step {first_step + i + 1}{window}; "
+                           f"{kept}")
   summary = {k: float(np.mean([h[k] for h in used])) for k in used[0] if k != "skipped"}
   if "skipped" in host[0]:
     summary["skipped_steps"] = len(host) - len(used)
@@ -361,6 +363,8 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
       if save:
         ckpt.save(done, runner.to_checkpoint(state))
         kept_step = done
+      else:
+        ckpt.poll()  # a failed background save is reported at once, not at the next save
       if stopping:
         ckpt.finish_pending()
         raise Preempted(signal.Signals(stop.received or signal.SIGTERM).name, done)
