@@ -37,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.progress_bar = True
   # Reliability (README, "Reliability")
   c.nonfinite = "stop"            # NaN/Inf: "stop" (last good checkpoint kept) or "skip" the step
+  c.nonfinite_max_skips = 20      # "skip": stop after this many non-finite steps in a row
   c.preemption_sync_every_steps = 10  # multi-process: how often processes agree on SIGTERM
   # Parallelism (README, "Scaling out")
   c.parallel = "sharded"          # "sharded" (jit over a device mesh) or "pmap"

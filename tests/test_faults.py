@@ -22,4 +22,4 @@ def test_every_fault_is_survived_without_data_loss(tmp_path):
   print(run.stdout)
   bad = [r for r in rows if not r["survived"] or r["data_lost"]]
   assert not bad, "\n".join(f"{r['scenario']}: {r['note']}" for r in bad)
-  assert len(rows) == 12 and run.returncode == 0
+  assert len(rows) == 13 and run.returncode == 0

@@ -177,7 +177,13 @@ def test_skipped_steps_are_counted_not_averaged():
   nan = float("nan")
   history = [{"d_loss": nan, "skipped": 1.0}, {"d_loss": 2.0, "skipped": 0.0},
              {"d_loss": 4.0, "skipped": 0.0}]
-  assert loop._summarise(history, 10, 10) == {"d_loss": 3.0, "skipped_steps": 1}
+  skips = loop._SkipCounter(limit=2)
+  assert loop._summarise(history, 10, 10, skips) == {"d_loss": 3.0, "skipped_steps": 1}
+  assert skips.run == 0
+  # A run of skipped steps across windows stops at the limit.
+  assert loop._summarise(history[:1], 13, 10, skips) == {"skipped_steps": 1}
+  with pytest.raises(loop.NonFiniteError, match="2 consecutive steps up to step 15 were"):
+    loop._summarise(history[:1], 14, 10, skips)
   with pytest.raises(loop.NonFiniteError, match=r"non-finite d_loss at step 12 .*step 10\) was kept"):
     loop._summarise([{"d_loss": 1.0}, {"d_loss": nan}], 10, 10)
 
@@ -186,10 +192,11 @@ def test_a_run_whose_every_step_is_skipped_stops(tmp_path, tfds_dir, monkeypatch
   from jaxgan import losses
   nan_d_loss = lambda r, f: losses.minimax_d_loss(r, f) * jnp.nan
   monkeypatch.setitem(losses.GAN_LOSSES, "nan_for_test", (nan_d_loss, losses.non_saturating_g_loss))
-  c = tiny_config(tfds_dir, loss="nan_for_test", nonfinite="skip")
-  with pytest.raises(loop.NonFiniteError, match="every step between steps 1 and 2 .* skipped"):
+  c = tiny_config(tfds_dir, loss="nan_for_test", nonfinite="skip", nonfinite_max_skips=3)
+  with pytest.raises(loop.NonFiniteError, match="3 consecutive steps up to step 3 were non-finite"):
     loop.train_and_evaluate(c, str(tmp_path / "run"))
-  assert checkpoint_lib.latest_step(str(tmp_path / "run")) is None
+  # Step 2's checkpoint holds the untouched initial networks: skipping never writes bad values.
+  assert checkpoint_lib.latest_step(str(tmp_path / "run")) == 2
 
 
 def test_preemption_saves_the_current_step(tmp_path, tfds_dir, monkeypatch):

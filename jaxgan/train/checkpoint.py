@@ -118,8 +118,12 @@ class Checkpointer:
     finally:
       self._undigested = None
     if jax.process_index() == 0:
-      self._write_digest(step)
-      self._drop_stale_digests()
+      try:
+        self._write_digest(step)
+        self._drop_stale_digests()
+      except OSError as e:
+        raise CheckpointError(f"the checkpoint of step {step} is complete but its digest could "
+                              f"not be written ({e.strerror}); {self._kept_message(step)}") from e
 
   def _raise_save_error(self, step: int, error: Exception) -> None:
     self._remove_temporaries(step)

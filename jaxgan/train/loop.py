@@ -32,7 +32,8 @@ from jaxgan.train.state import GANDef, GANState, init_state
 RESUMABLE_FIELDS = frozenset({"num_train_steps", "checkpoint_every_steps", "log_every_steps",
                               "sample_every_steps", "keep_checkpoints", "data_dir",
                               "progress_bar", "parallel", "distributed", "bad_images",
-                              "nonfinite", "preemption_sync_every_steps"})
+                              "nonfinite", "nonfinite_max_skips",
+                              "preemption_sync_every_steps"})
 
 
 class NonFiniteError(RuntimeError):
@@ -151,14 +152,18 @@ class _Logger:
     from tensorboardX import SummaryWriter
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     self.samples_dir = os.path.join(workdir, "samples")
-    self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
+    self.jsonl = open(self.jsonl_path, "a")
     self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def scalars(self, step: int, values: dict) -> None:
     if not self.enabled:
       return
-    self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
-    self.jsonl.flush()
+    try:
+      self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+      self.jsonl.flush()
+    except OSError as e:  # name the file: a full disk must say where
+      raise OSError(e.errno, e.strerror, self.jsonl_path) from e
     for k, v in values.items():
       self.tb.add_scalar(k, v, step)
 
@@ -173,32 +178,49 @@ class _Logger:
 
   def close(self) -> None:
     if self.enabled:
-      self.jsonl.close()
-      self.tb.close()
+      for f in (self.jsonl, self.tb):
+        try:
+          f.close()
+        except OSError:
+          pass  # every row was flushed when written; a failing close loses nothing
 
 
-def _summarise(history: list[dict], first_step: int, kept_step: int | None) -> dict:
+class _SkipCounter:
+  """Consecutive steps skipped as non-finite (nonfinite="skip"); too many stop the run."""
+
+  def __init__(self, limit: int):
+    self.limit, self.run = limit, 0
+
+
+def _summarise(history: list[dict], first_step: int, kept_step: int | None,
+               skips: _SkipCounter | None = None) -> dict:
   """Means of the metrics of steps [first_step + 1, first_step + len(history)].
 
   Raises NonFiniteError naming the first step and quantities that are not finite.
-  Steps the train step skipped (nonfinite="skip") are counted, not averaged.
+  Steps the train step skipped (nonfinite="skip") are counted, not averaged; `skips`
+  tracks them across windows and stops the run after `skips.limit` in a row.
   """
   host = jax.device_get(history)
-  last = first_step + len(host)
   kept = (f"the last checkpoint (step {kept_step}) was kept" if kept_step
           else "no checkpoint was written")
-  used = [h for h in host if not h.get("skipped", 0)]
-  if not used:
-    steps = (f"every step between steps {first_step + 1} and {last} was" if len(host) > 1
-             else f"step {last} was")
-    raise NonFiniteError(f"{steps} non-finite and skipped; {kept}")
   for i, h in enumerate(host):
-    bad = sorted(k for k, v in h.items() if not h.get("skipped", 0) and not math.isfinite(v))
+    step = first_step + i + 1
+    if h.get("skipped", 0):
+      if skips is not None:
+        skips.run += 1
+        if skips.run >= skips.limit:
+          raise NonFiniteError(f"{skips.run} consecutive steps up to step {step} were non-finite "
+                               f"and skipped (nonfinite_max_skips={skips.limit}); {kept}")
+      continue
+    if skips is not None:
+      skips.run = 0
+    bad = sorted(k for k, v in h.items() if not math.isfinite(v))
     if bad:
-      window = f" (in the window between steps {first_step + 1} and {last})" if len(host) > 1 else ""
-      raise NonFiniteError(f"non-finite {', '.join(bad)} at step {first_step + i + 1}{window}; "
-                           f"{kept}")
-  summary = {k: float(np.mean([h[k] for h in used])) for k in used[0] if k != "skipped"}
+      window = (f" (in the window between steps {first_step + 1} and {first_step + len(host)})"
+                if len(host) > 1 else "")
+      raise NonFiniteError(f"non-finite {', '.join(bad)} at step {step}{window}; {kept}")
+  used = [h for h in host if not h.get("skipped", 0)]
+  summary = {k: float(np.mean([h[k] for h in used])) for k in host[0] if k != "skipped"} if used else {}
   if "skipped" in host[0]:
     summary["skipped_steps"] = len(host) - len(used)
   return summary
@@ -291,14 +313,12 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
                      f"{config.batch_size // mesh.size}")
   runner = parallel.make_parallel(mode, functools.partial(steps.gan_train_step, gan=gan), mesh)
 
-  ckpt = None
-  if checkpoint_lib.latest_step(workdir) is not None:  # never creates a directory
-    ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.get("keep_checkpoints", 3))
-    restored, start_step = ckpt.restore_latest_good(abstract_state(gan, config, mesh))
-  if ckpt is None or restored is None:
-    restored, start_step = None, 0
-
+  ckpt, restored, start_step = None, None, 0
   try:
+    if checkpoint_lib.latest_step(workdir) is not None:  # never creates a directory
+      ckpt = checkpoint_lib.Checkpointer(workdir, max_to_keep=config.get("keep_checkpoints", 3))
+      restored, start_step = ckpt.restore_latest_good(abstract_state(gan, config, mesh))
+      start_step = start_step or 0
     # Data before anything is written: an unknown dataset or an unreadable folder fails here.
     ds = pipeline.make_dataset(config, process_index=jax.process_index(),
                                process_count=jax.process_count(), start_step=start_step)
@@ -335,6 +355,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
   sync_every = 1 if jax.process_count() == 1 else config.get("preemption_sync_every_steps", 10)
   history, window_start, window_time = [], start_step, time.perf_counter()
   kept_step = start_step or None
+  skips = _SkipCounter(config.get("nonfinite_max_skips", 20))
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True,
                   mininterval=0.5 if sys.stderr.isatty() else 30.0,  # quiet in log files
                   disable=not is_chief or not config.get("progress_bar", True))
@@ -349,12 +370,12 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
       stopping = done % sync_every == 0 and stop.agreed()
       save = done % config.checkpoint_every_steps == 0 or last or stopping
       if done % config.log_every_steps == 0 or save:
-        summary = _summarise(runner.host_view(history), window_start, kept_step)
+        summary = _summarise(runner.host_view(history), window_start, kept_step, skips)
         elapsed = time.perf_counter() - window_time
         summary["steps_per_s"] = len(history) / elapsed
         summary["images_per_s"] = summary["steps_per_s"] * config.batch_size
         logger.scalars(done, summary)
-        bar.set_postfix(d_loss=f"{summary['d_loss']:.3f}", g_loss=f"{summary['g_loss']:.3f}",
+        bar.set_postfix({k: f"{summary[k]:.3f}" for k in ("d_loss", "g_loss") if k in summary},
                         refresh=False)
         history, window_start, window_time = [], done, time.perf_counter()
       if is_chief and (done % config.sample_every_steps == 0 or last):

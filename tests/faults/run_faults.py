@@ -108,6 +108,13 @@ class Suite:
       ckpt.close()
     return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
 
+  def difference_to_reference(self, workdir: str) -> float:
+    """Max over float tensors of |a - b| / |b| (Frobenius) against the reference run."""
+    import numpy as np
+    got = self.params(workdir)
+    return max(float(np.linalg.norm(a.astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
+               for a, b in zip(got, self.reference_params) if a.dtype.kind == "f")
+
   def same_as_reference(self, workdir: str) -> bool:
     import numpy as np
     got = self.params(workdir)
@@ -137,10 +144,14 @@ class Suite:
       return {}
 
   def lost(self, workdir: str, before: dict[str, str], rows_before: dict[int, dict],
-           upto: int, allow_config_change: bool = False) -> int:
+           upto: int, allow_config_change: bool = False, keep: int | None = None) -> int:
     """Files of `before` now missing or changed (a quarantined copy counts as kept), plus
-    metrics rows of steps <= `upto` that changed."""
+    metrics rows of steps <= `upto` that changed. With `keep`, a step deleted while at
+    least `keep` newer complete steps exist was rotated out as configured, not lost."""
     after = self.snapshot(workdir)
+    now = self.checkpoints(workdir)
+    rotated = {str(s) for s in {int(p.split("/")[1]) for p in before if p.startswith("checkpoints/")}
+               if keep and s not in now and sum(t > s for t in now) >= keep}
     quarantined = {}
     for path in glob.glob(os.path.join(workdir, "corrupt_checkpoints", "*", "**"), recursive=True):
       if os.path.isfile(path):
@@ -149,7 +160,8 @@ class Suite:
         quarantined[f"checkpoints/{step_dir.split('-')[0]}/{rest}"] = _sha(path)
     lost = [path for path, sha in before.items()
             if after.get(path) != sha and quarantined.get(path) != sha
-            and not (path == "config.json" and allow_config_change)]
+            and not (path == "config.json" and allow_config_change)
+            and not (path.startswith("checkpoints/") and path.split("/")[1] in rotated)]
     rows_after = self.rows(workdir)
     lost += [f"metrics row of step {s}" for s, r in rows_before.items()
              if s <= upto and rows_after.get(s) != r]
@@ -193,19 +205,20 @@ def sigkill(suite: Suite, kills: int = 5) -> Row:
   targets = sorted(random.Random(0).sample(range(2, STEPS - 1), kills))
   lost_steps = lost_data = 0
   at = []
+  keep = ["--config.keep_checkpoints=2"]  # rotation runs while the kills land
   for target in targets:
     before, rows, resumed = suite.snapshot(wd), suite.rows(wd), max(suite.checkpoints(wd), default=0)
-    p = suite.start(wd)
+    p = suite.start(wd, STEPS, *keep)
     reached = _wait_for_step(p, wd, target)
     p.send_signal(signal.SIGKILL)
     p.communicate()
     kept = max(suite.checkpoints(wd), default=0)
     at.append(f"{reached}->{kept}")
     lost_steps += max(reached - kept, 0)
-    lost_data += suite.lost(wd, before, rows, resumed)
+    lost_data += suite.lost(wd, before, rows, resumed, keep=2)
   before, rows, resumed = suite.snapshot(wd), suite.rows(wd), max(suite.checkpoints(wd), default=0)
-  code, err = suite.run(wd)
-  lost_data += suite.lost(wd, before, rows, resumed)
+  code, err = suite.run(wd, STEPS, *keep)
+  lost_data += suite.lost(wd, before, rows, resumed, keep=2)
   same = code == 0 and suite.same_as_reference(wd)
   return Row(f"SIGKILL x{kills}, resume",
              f"kill -9 at random steps (logged step->newest checkpoint: {', '.join(at)})",
@@ -227,6 +240,36 @@ def stop_signal(suite: Suite, sig: signal.Signals) -> Row:
   return Row(f"{sig.name}, resume", f"{sig.name} after step 6", ok and same,
              max(stopped_at - saved, 0), suite.lost(wd, before, rows, saved),
              f"exit {p.returncode}, '{_tail(err)}'; resumed run bit-identical: {same}")
+
+
+def sigterm_two_processes(suite: Suite) -> Row:
+  """SIGTERM reaches only process 1 of 2: both agree to stop at the same step."""
+  import socket
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+  wd = os.path.join(suite.root, "sigterm_2proc")
+  env = dict(suite.env, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  procs = [suite.start(wd, STEPS, f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+                       "--config.distributed.num_processes=2", f"--config.distributed.process_id={i}",
+                       "--config.preemption_sync_every_steps=2", env=env) for i in range(2)]
+  _wait_for_step(procs[0], wd, 6)
+  procs[1].send_signal(signal.SIGTERM)
+  errs = [p.communicate(timeout=180)[1] for p in procs]
+  lines = [_tail(e) for e in errs]
+  stopped_at, saved = suite.logged_step(wd), max(suite.checkpoints(wd), default=0)
+  ok = (all(p.returncode == 0 for p in procs) and lines[0] == lines[1]
+        and "checkpoint saved" in lines[0] and saved >= stopped_at)
+  before, rows = suite.snapshot(wd), suite.rows(wd)
+  code, err = suite.run(wd)  # resumed by 1 process with 8 devices
+  # Cross-process (gloo) and in-process all-reduces may add in different orders: round-off.
+  rel = suite.difference_to_reference(wd) if code == 0 else float("inf")
+  return Row("SIGTERM to 1 of 2 processes, resume in 1", "SIGTERM to process 1 after step 6",
+             ok and rel < 1e-5, max(stopped_at - saved, 0),
+             suite.lost(wd, before, rows, saved, allow_config_change=True),
+             f"both exit {procs[0].returncode}/{procs[1].returncode} at the same step: "
+             f"{lines[0] == lines[1]} ('{lines[0]}'); finished by 1 process x 8 devices, max "
+             f"relative difference to the reference {rel:.1e}")
 
 
 def _partial_run(suite: Suite, name: str, steps: int) -> str:
@@ -275,17 +318,20 @@ def disk_full(suite: Suite) -> Row:
                note="tests/test_reliability.py covers it in-process")
   try:
     wd = os.path.join(disk, "run")
-    code, err = suite.run(wd)  # 1 MiB holds the logs and a few checkpoints, not all six
+    # 1 MiB holds the logs and a few checkpoints, not all six; with keep_checkpoints=2 the
+    # failed save must not have rotated out an older step.
+    code, err = suite.run(wd, STEPS, "--config.keep_checkpoints=2")
     saved = suite.checkpoints(wd)
-    ok = code == 1 and "disk full" in err and saved and saved[-1] < STEPS
+    ok = (code == 1 and "disk full" in err and saved and saved[-1] < STEPS
+          and len(saved) == min(2, saved[-1] // CKPT_EVERY))  # nothing rotated out early
     steps_lost = suite.logged_step(wd) - (saved[-1] if saved else 0)
     before, rows = suite.snapshot(wd), suite.rows(wd)
     subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
-    code2, err2 = suite.run(wd)
+    code2, err2 = suite.run(wd, STEPS, "--config.keep_checkpoints=2")
     same = code2 == 0 and suite.same_as_reference(wd)
     return Row("disk full while saving", "workdir on a 1 MiB tmpfs, then grown to 64 MiB",
                bool(ok and same), steps_lost,
-               suite.lost(wd, before, rows, saved[-1] if saved else 0),
+               suite.lost(wd, before, rows, saved[-1] if saved else 0, keep=2),
                f"exit {code}: '{_tail(err)}'; kept steps {saved}; resumed bit-identical: {same}")
   finally:
     subprocess.run(["umount", disk], capture_output=True)
@@ -295,8 +341,14 @@ def nonfinite(suite: Suite, policy: str) -> Row:
   wd = _partial_run(suite, f"nan_{policy}", 8)
   before, rows = suite.snapshot(wd), suite.rows(wd)
   code, err = suite.run(wd, STEPS, "--config.optimizer_d.lr=1e30", f"--config.nonfinite={policy}",
-                        "--allow-config-change", "optimizer_d.lr")
-  ok = code == 1 and "non-finite" in err and suite.checkpoints(wd) == [4, 8]
+                        "--config.nonfinite_max_skips=6", "--allow-config-change", "optimizer_d.lr")
+  if policy == "stop":
+    ok = code == 1 and "non-finite" in err and suite.checkpoints(wd) == [4, 8]
+  else:  # steps 9-14 skipped: step 12's checkpoint holds step 8's networks, then it stops
+    import numpy as np
+    same = all(np.array_equal(a, b) for a, b in zip(suite.params(wd, 12)[2:],
+                                                      suite.params(wd, 8)[2:]))
+    ok = code == 1 and "6 consecutive steps" in err and suite.checkpoints(wd) == [4, 8, 12] and same
   return Row(f"NaN/Inf (nonfinite={policy})", "D learning rate 1e30 from step 9",
              ok, 0, suite.lost(wd, before, rows, 8, allow_config_change=True),
              f"exit {code}: '{_tail(err)}'")
@@ -316,11 +368,8 @@ def device_count(suite: Suite) -> Row:
   before, rows = suite.snapshot(wd), suite.rows(wd)
   env = dict(suite.env, XLA_FLAGS="--xla_force_host_platform_device_count=2")
   code, err = suite.run(wd, env=env)
-  import numpy as np
-  got = suite.params(wd) if code == 0 else []
-  rel = max((float(np.linalg.norm(a.astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
-             for a, b in zip(got, suite.reference_params) if a.dtype.kind == "f"), default=-1)
-  ok = code == 0 and "device_count 8 -> 2" in err
+  rel = suite.difference_to_reference(wd) if code == 0 else float("inf")
+  ok = code == 0 and "device_count 8 -> 2" in err and rel < 1e-5
   return Row("resume on 2 devices (was 8)", "XLA device count changed between runs", ok, 0,
              suite.lost(wd, before, rows, 12),
              f"'{_tail([l for l in err.splitlines() if 'hardware' in l][0] if ok else err)}'; "
@@ -364,6 +413,7 @@ SCENARIOS = {
     "sigkill": sigkill,
     "sigterm": lambda s: stop_signal(s, signal.SIGTERM),
     "sigint": lambda s: stop_signal(s, signal.SIGINT),
+    "sigterm_2proc": sigterm_two_processes,
     "bitflip": lambda s: corrupt_checkpoint(s, "bitflip"),
     "truncated": lambda s: corrupt_checkpoint(s, "truncate"),
     "disk_full": disk_full,
