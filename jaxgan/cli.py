@@ -57,6 +57,20 @@ def cmd_generate(args, extra) -> int:
   return 0
 
 
+def cmd_convert_inception(args, extra) -> int:
+  """`jaxgan convert inception`: pytorch-fid's FID Inception .pth -> the .npz jaxgan loads."""
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.models import inception_convert
+  out, digest = inception_convert.convert_pth(args.pth, args.out)
+  if not digest.startswith(inception_convert.EXPECTED_SHA256_PREFIX):
+    print(f"jaxgan: note: {args.pth} has sha256 {digest[:16]}..., not pytorch-fid's "
+          f"{inception_convert.EXPECTED_SHA256_PREFIX}...; converted anyway, but FIDs are only "
+          "comparable with published ones if its tensors are the 2015 Inception's", file=sys.stderr)
+  print(f"jaxgan: wrote FID Inception weights to {out}")
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="jaxgan", description=__doc__.splitlines()[0])
   sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
   gen.add_argument("--seed", type=int, default=0)
   gen.add_argument("--grid", default=None, help="also write a PNG grid of the samples")
   gen.set_defaults(func=cmd_generate)
+  convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
+  convert_what = convert.add_subparsers(dest="what", required=True)
+  conv_inc = convert_what.add_parser(
+      "inception", help="pytorch-fid's FID Inception-v3 .pth -> .npz (needs torch)",
+      epilog="Get the .pth from https://github.com/mseitzer/pytorch-fid/releases/download/"
+             "fid_weights/pt_inception-2015-12-05-6726825d.pth")
+  conv_inc.add_argument("--pth", required=True, help="pt_inception-2015-12-05-6726825d.pth")
+  conv_inc.add_argument("--out", default=None, help="FILE.npz (default: $JAXGAN_INCEPTION_WEIGHTS"
+                        " or ~/.cache/jaxgan/inception_fid.npz, where jaxgan looks)")
+  conv_inc.set_defaults(func=cmd_convert_inception)
   return parser
 
 
