@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole benchmark table on a GPU/TPU host, in under 8 minutes, into one folder.
+#
+#   bash benchmarks/accelerator.sh [OUT_DIR]      (default: bench_out/<UTC time>)
+#
+# Needs jax, flax, optax, orbax-checkpoint, numpy and (for the peers) torch; no TensorFlow
+# or datasets. ml_collections is installed from benchmarks/wheels if missing (pure Python).
+# Writes OUT_DIR/{env.txt, train_steps.json, train_steps.md, scaling.json, log.txt}.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-bench_out/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+if ! "$PY" -c "import ml_collections" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --target /tmp/jaxgan-site benchmarks/wheels/*.whl \
+    && export PYTHONPATH="/tmp/jaxgan-site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH=".:${PYTHONPATH:-}"   # the checkout itself, installed or not
+{
+  date -u; uname -a
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
+  "$PY" -c "import jax; print('jax', jax.__version__, jax.devices())"
+  "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" 2>/dev/null || true
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+PEERS=torch,torch-compile
+"$PY" -c "import torch" 2>/dev/null || PEERS=""
+# Each step: f32 and bf16, jaxgan beside PyTorch eager and torch.compile, same device.
+timeout 420 "$PY" -m benchmarks.run --models all --precision f32,bf16 --peers "$PEERS" \
+  --windows 5 --window-s 1 --json "$OUT/train_steps.json" 2>&1 | tee "$OUT/log.txt"
+status=${PIPESTATUS[0]}
+# Data-parallel scaling over the real devices (1, 2, 4, ... up to all of them).
+timeout 60 "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
+grep '^|' "$OUT/log.txt" > "$OUT/train_steps.md" || true
+echo "wrote $OUT (benchmark exit status $status)"
+exit "$status"

@@ -1,0 +1,340 @@
+"""Train-step throughput of every jaxgan model beside its PyTorch peers, in one run.
+
+  python -m benchmarks.run --models dcgan64,dcgan32 [--batch-size B] [--precision f32,bf16]
+                           [--peers torch,torch-compile] [--json OUT] [--windows 5]
+
+For each (model, precision) it builds jaxgan's train step and the peers' on the same
+device, with the same batch of synthetic, device-resident data (no TensorFlow, no
+dataset), compiles/warms each, then times windows round-robin across implementations
+(so a noisy neighbour slows them alike) and reports the median. Per record: compile
+time, steps/s, images/s, sec/kimg, peak device memory, FLOPs per step from XLA's cost
+analysis, achieved FLOP/s and MFU against the device's peak (benchmarks/peaks.py).
+"""
+
+import argparse
+import datetime
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import jax
+import numpy as np
+
+from benchmarks import peaks
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+  """A benchmark model: an experiment config plus overrides, and its PyTorch peer if any."""
+  config: str                        # experiments/NAME.py
+  overrides: dict = field(default_factory=dict)
+  batch_size: int = 128
+  torch_peer: str | None = None      # a key of TORCH_PEERS, or None
+  kimg: bool = False                 # report sec/kimg (the StyleGAN family's unit)
+
+
+MODELS = {
+    # The PyTorch DCGAN tutorial: 64x64x3, nz=100, ngf=ndf=64, batch 128.
+    "dcgan64": ModelSpec("dcgan_base.py", dict(image_size=64, channels=3), 128, "dcgan"),
+    "dcgan32": ModelSpec("dcgan_base.py", dict(image_size=32, channels=3), 128, "dcgan"),
+}
+# Named by the issue; they join MODELS as their train steps land.
+PLANNED = ("sngan32", "stylegan2_64", "stylegan2_256", "pix2pix256", "cyclegan256", "srgan_x4",
+           "inpaint256")
+
+
+@dataclass
+class Record:
+  model: str
+  impl: str
+  device: str
+  n_devices: int
+  batch_size: int
+  precision: str
+  steps_per_s: float
+  images_per_s: float
+  sec_per_kimg: float
+  compile_s: float
+  peak_mem_bytes: int | None
+  flops_per_step: float | None
+  achieved_flops_per_s: float | None
+  peak_flops_per_s: float | None
+  mfu: float | None
+  windows: list
+  versions: dict
+  date: str
+  command: str
+  note: str = ""
+
+
+class Impl:
+  """One implementation: `run(n)` does n train steps and waits for them."""
+  name: str
+  compile_s: float
+  flops_per_step: float | None = None
+
+  def run(self, n: int) -> None:
+    raise NotImplementedError
+
+  def peak_mem_bytes(self) -> int | None:
+    return None
+
+
+# --- jaxgan ----------------------------------------------------------------------------------
+
+class JaxganImpl(Impl):
+  def __init__(self, spec: ModelSpec, batch: int, precision: str, devices, width: int | None):
+    from jaxgan import config as config_lib
+    from jaxgan.train import build, parallel, steps
+    from jaxgan.train.state import init_state
+    self.name = "jaxgan"
+    config = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
+    for k, v in spec.overrides.items():
+      config[k] = v
+    if width:
+      config.model.g_width = config.model.d_width = width
+    config.batch_size = batch
+    config.compute_dtype = {"f32": "float32", "bf16": "bfloat16"}[precision]
+    gan = build.build_gan(config)
+    mesh = parallel.make_mesh(devices)
+    parallel.check_batch_size(batch, mesh)
+    self.devices = devices
+    self._state = parallel.jit_init(
+        functools.partial(init_state, gan, 0, build.image_shape(config)), mesh)()
+    rng = np.random.default_rng(0)
+    shape = (batch, *build.image_shape(config))
+    self._batch = parallel.global_batch(
+        {"image": rng.uniform(-1, 1, shape).astype(np.float32),
+         "label": np.zeros((batch,), np.int32)}, mesh)
+    step = parallel.jit_train_step(functools.partial(steps.gan_train_step, gan=gan), mesh)
+    t0 = time.perf_counter()
+    self._step = step.lower(self._state, self._batch).compile()
+    self._state, _ = self._step(self._state, self._batch)  # first execution: allocations, autotune
+    jax.block_until_ready(self._state)
+    self.compile_s = time.perf_counter() - t0
+    self.flops_per_step = _xla_flops(self._step, len(devices))
+
+  def run(self, n: int) -> None:
+    for _ in range(n):
+      self._state, _ = self._step(self._state, self._batch)
+    jax.block_until_ready(self._state)
+
+  def peak_mem_bytes(self) -> int | None:
+    stats = [d.memory_stats() for d in self.devices]
+    if not all(stats) or any("peak_bytes_in_use" not in s for s in stats):
+      return None  # XLA:CPU keeps no allocator statistics
+    return max(s["peak_bytes_in_use"] for s in stats)
+
+
+def _xla_flops(compiled, n_devices: int) -> float | None:
+  """FLOPs of one step over all devices, from XLA's cost analysis of the compiled program
+  (per device under SPMD partitioning, hence x n_devices)."""
+  try:
+    cost = compiled.cost_analysis()
+  except Exception:
+    return None
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else None
+  flops = (cost or {}).get("flops")
+  return float(flops) * n_devices if flops and flops > 0 else None
+
+
+# --- PyTorch peers ---------------------------------------------------------------------------
+
+class TorchImpl(Impl):
+  def __init__(self, spec: ModelSpec, batch: int, precision: str, compiled: bool,
+               width: int | None, threads: int):
+    import torch
+    from benchmarks import torch_dcgan
+    self.name = "torch-compile" if compiled else "torch"
+    self.torch = torch
+    self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if self.device.type == "cpu":
+      torch.set_num_threads(threads)
+    o = {**MODELS_DEFAULT_OVERRIDES, **spec.overrides}
+    w = width or 64
+    torch.manual_seed(0)
+    g = torch_dcgan.DCGANGenerator(o["image_size"], 100, w, o["channels"]).to(self.device)
+    d = torch_dcgan.DCGANDiscriminator(o["image_size"], w, o["channels"]).to(self.device)
+    g.apply(torch_dcgan.weights_init)
+    d.apply(torch_dcgan.weights_init)
+    if compiled:
+      torch._dynamo.reset()  # a fresh cache per model: no shapes carried over from the last one
+      g, d = torch.compile(g, dynamic=False), torch.compile(d, dynamic=False)
+    self._step = torch_dcgan.make_trainer(g, d, device=self.device, precision=precision)
+    self._real = torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
+                            device=self.device) * 2 - 1
+    if self.device.type == "cuda":
+      torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(2 if compiled else 1):  # compile traces on the first calls
+      self._step(self._real)
+    self._sync()
+    self.compile_s = time.perf_counter() - t0
+
+  def _sync(self):
+    if self.device.type == "cuda":
+      self.torch.cuda.synchronize()
+
+  def run(self, n: int) -> None:
+    for _ in range(n):
+      self._step(self._real)
+    self._sync()
+
+  def peak_mem_bytes(self) -> int | None:
+    if self.device.type != "cuda":
+      return None
+    return int(self.torch.cuda.max_memory_allocated())
+
+
+MODELS_DEFAULT_OVERRIDES = {"image_size": 64, "channels": 3}
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+def time_round_robin(impls: list[Impl], windows: int, window_s: float) -> dict[str, list[float]]:
+  """steps/s of each impl per window; windows alternate between impls."""
+  per_window = {}
+  for impl in impls:  # one step each to size the windows
+    t0 = time.perf_counter()
+    impl.run(1)
+    per_window[impl.name] = max(1, round(window_s / max(time.perf_counter() - t0, 1e-6)))
+  rates = {impl.name: [] for impl in impls}
+  for _ in range(windows):
+    for impl in impls:
+      n = per_window[impl.name]
+      t0 = time.perf_counter()
+      impl.run(n)
+      rates[impl.name].append(n / (time.perf_counter() - t0))
+  return rates
+
+
+def _versions() -> dict:
+  v = {"python": platform.python_version(), "jax": jax.__version__}
+  for mod in ("flax", "optax", "torch"):
+    try:
+      v[mod] = __import__(mod).__version__
+    except ImportError:
+      pass
+  return v
+
+
+def device_name() -> str:
+  d = jax.devices()[0]
+  if d.platform == "cpu":
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+  return d.device_kind
+
+
+def benchmark(models: list[str], precisions: list[str], peers: list[str], *, batch_size=None,
+              width=None, windows=5, window_s=2.0, n_devices=None, threads=None,
+              command="") -> list[Record]:
+  devices = jax.devices()[:n_devices] if n_devices else jax.devices()
+  threads = threads or os.cpu_count()
+  records = []
+  for name in models:
+    spec = MODELS[name]
+    batch = batch_size or spec.batch_size
+    for precision in precisions:
+      impls, notes = [], {}
+      impls.append(JaxganImpl(spec, batch, precision, devices, width))
+      for peer in peers:
+        if spec.torch_peer is None:
+          notes[peer] = "no PyTorch peer for this model"
+          continue
+        try:
+          impls.append(TorchImpl(spec, batch, precision, peer == "torch-compile", width, threads))
+        except Exception as e:  # e.g. torch.compile without a C++ compiler: say so, go on
+          notes[peer] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+      rates = time_round_robin(impls, windows, window_s)
+      flops = impls[0].flops_per_step  # the same networks and step: one count for all
+      peak = peaks.peak_flops(jax.devices()[0], precision)
+      for impl in impls:
+        sps = statistics.median(rates[impl.name])
+        achieved = flops * sps if flops else None
+        records.append(Record(
+            model=name, impl=impl.name, device=device_name(),
+            n_devices=len(devices) if impl.name == "jaxgan" else 1, batch_size=batch,
+            precision=precision, steps_per_s=sps, images_per_s=sps * batch,
+            sec_per_kimg=1000.0 / (sps * batch), compile_s=impl.compile_s,
+            peak_mem_bytes=impl.peak_mem_bytes(), flops_per_step=flops,
+            achieved_flops_per_s=achieved, peak_flops_per_s=peak,
+            mfu=achieved / peak if achieved and peak else None,
+            windows=[round(r, 5) for r in rates[impl.name]], versions=_versions(),
+            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            command=command))
+      for peer, why in notes.items():
+        print(f"# {name} {precision} {peer}: skipped ({why})", file=sys.stderr)
+  return records
+
+
+def table(records: list[Record]) -> str:
+  head = ("| model | impl | prec | batch | steps/s | images/s | sec/kimg | vs torch | compile s "
+          "| peak mem | GFLOP/step | TFLOP/s | MFU |")
+  lines = [head, "|" + "---|" * (head.count("|") - 1)]
+  base = {(r.model, r.precision): r.steps_per_s for r in records if r.impl == "torch"}
+  for r in records:
+    ratio = base.get((r.model, r.precision))
+    lines.append(
+        f"| {r.model} | {r.impl} | {r.precision} | {r.batch_size} | {r.steps_per_s:.3f} | "
+        f"{r.images_per_s:.1f} | {r.sec_per_kimg:.2f} | "
+        f"{f'{r.steps_per_s / ratio:.2f}x' if ratio else '-'} | {r.compile_s:.1f} | "
+        f"{f'{r.peak_mem_bytes / 2**30:.2f} GiB' if r.peak_mem_bytes else '-'} | "
+        f"{f'{r.flops_per_step / 1e9:.3g}' if r.flops_per_step else '-'} | "
+        f"{f'{r.achieved_flops_per_s / 1e12:.3g}' if r.achieved_flops_per_s else '-'} | "
+        f"{f'{100 * r.mfu:.1f}%' if r.mfu else '-'} |")
+  return "\n".join(lines)
+
+
+def _names(text: str, valid, what: str) -> list[str]:
+  names = [n for n in text.split(",") if n]
+  bad = [n for n in names if n not in valid]
+  if bad:
+    sys.exit(f"benchmarks.run: error: unknown {what} {', '.join(bad)}; valid: {', '.join(valid)}")
+  return names
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--models", default="dcgan64", help=f"comma-separated, or 'all' ({', '.join(MODELS)})")
+  p.add_argument("--batch-size", type=int, default=None, help="default: each model's own")
+  p.add_argument("--precision", default="f32", help="f32,bf16")
+  p.add_argument("--peers", default="torch", help="torch,torch-compile or ''")
+  p.add_argument("--width", type=int, default=None, help="override g/d width (tiny smoke runs)")
+  p.add_argument("--windows", type=int, default=5)
+  p.add_argument("--window-s", type=float, default=2.0, help="target seconds per timed window")
+  p.add_argument("--devices", type=int, default=None, help="use the first N devices")
+  p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: all)")
+  p.add_argument("--json", default=None)
+  a = p.parse_args(argv)
+  if a.models == "all":
+    models = list(MODELS)
+  else:
+    requested = [n for n in a.models.split(",") if n]
+    planned = [n for n in requested if n in PLANNED]
+    if planned:
+      print(f"# not benchmarked yet (no train step in jaxgan): {', '.join(planned)}", file=sys.stderr)
+    models = _names(",".join(n for n in requested if n not in PLANNED), MODELS, "models")
+  precisions = _names(a.precision, ("f32", "bf16"), "precisions")
+  peers = _names(a.peers, ("torch", "torch-compile"), "peers")
+  command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
+  records = benchmark(models, precisions, peers, batch_size=a.batch_size, width=a.width,
+                      windows=a.windows, window_s=a.window_s, n_devices=a.devices,
+                      threads=a.threads, command=command)
+  print(f"# {device_name()}; jax {jax.__version__}; median of {a.windows} windows")
+  print(table(records))
+  if a.json:
+    with open(a.json, "w") as f:
+      json.dump([asdict(r) for r in records], f, indent=1)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,55 @@
+"""The benchmark harness runs without TensorFlow and reports what it claims (a smoke run of a
+tiny model; timings themselves are never asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+BLOCK_TF = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+  def find_spec(self, name, path, target=None):
+    if name.split('.')[0] in ('tensorflow', 'tensorflow_datasets'):
+      raise ImportError('TensorFlow is not on accelerator hosts: ' + name)
+sys.meta_path.insert(0, _Block())
+from benchmarks import run
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+def _conv_flops(h_out, c_in, c_out, batch, k=4):
+  return 2 * h_out * h_out * c_in * c_out * k * k * batch
+
+
+def test_harness_without_tensorflow_and_its_flop_count(tmp_path):
+  out = tmp_path / "b.json"
+  proc = subprocess.run([sys.executable, "-c", BLOCK_TF, "--models", "dcgan32", "--width", "8",
+                         "--batch-size", "8", "--peers", "", "--windows", "1", "--window-s", "0.05",
+                         "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  (r,) = json.loads(out.read_text())
+  assert {"model", "impl", "device", "n_devices", "batch_size", "precision", "steps_per_s",
+          "images_per_s", "compile_s", "peak_mem_bytes", "flops_per_step", "mfu"} <= set(r)
+  assert r["model"] == "dcgan32" and r["impl"] == "jaxgan" and r["batch_size"] == 8
+  assert r["images_per_s"] == pytest.approx(8 * r["steps_per_s"])
+  assert r["mfu"] is None  # no peak is known for a CPU
+  # XLA's count against the convolutions' forward FLOPs by hand: a DCGAN step runs G forward
+  # and backward (~3x G) and D forward on real, fake and fake again with their backward (~9x D).
+  b, w, nz = 8, 8, 100
+  up = lambda h_out, c_in, c_out: _conv_flops(h_out, c_in, c_out, b) // 4  # 4 of 16 taps hit
+  g = 2 * 16 * nz * 4 * w * b + up(8, 4 * w, 2 * w) + up(16, 2 * w, w) + up(32, w, 3)
+  d = (_conv_flops(16, 3, w, b) + _conv_flops(8, w, 2 * w, b) + _conv_flops(4, 2 * w, 4 * w, b)
+       + _conv_flops(1, 4 * w, 1, b))
+  print("XLA / analytic:", r["flops_per_step"] / (3 * g + 9 * d))
+  assert 0.8 < r["flops_per_step"] / (3 * g + 9 * d) < 1.4
+
+
+def test_unknown_model_is_a_clear_error():
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--models", "nope"], cwd=REPO,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0 and "unknown models nope; valid: dcgan64, dcgan32" in proc.stderr
