@@ -2,7 +2,6 @@
 tiny model; timings themselves are never asserted)."""
 
 import json
-import os
 import subprocess
 import sys
 
