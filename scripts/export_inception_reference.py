@@ -43,7 +43,7 @@ def _import_torchvision_models_only() -> None:
   Python, so we skip that __init__ and import the subpackage directly.
   """
   try:
-    import torchvision  # noqa: F401
+    importlib.import_module("torchvision")
   except Exception:  # noqa: BLE001 - any failure of the compiled part
     for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
       del sys.modules[name]
