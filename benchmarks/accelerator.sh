@@ -2,6 +2,7 @@
 # The whole benchmark table on a GPU/TPU host, in under 8 minutes, into one folder.
 #
 #   bash benchmarks/accelerator.sh [OUT_DIR]      (default: bench_out/<UTC time>)
+#   BENCH_ARGS="--width 8 --batch-size 8" bash benchmarks/accelerator.sh   (a smoke run)
 #
 # Needs jax, flax, optax, orbax-checkpoint, numpy and (for the peers) torch; no TensorFlow
 # or datasets. ml_collections is installed from benchmarks/wheels if missing (pure Python).
@@ -27,11 +28,11 @@ cat "$OUT/env.txt"
 PEERS=torch,torch-compile
 "$PY" -c "import torch" 2>/dev/null || PEERS=""
 # Each step: f32 and bf16, jaxgan beside PyTorch eager and torch.compile, same device.
-timeout 420 "$PY" -m benchmarks.run --models all --precision f32,bf16 --peers "$PEERS" \
-  --windows 5 --window-s 1 --json "$OUT/train_steps.json" 2>&1 | tee "$OUT/log.txt"
+timeout "${BENCH_TIMEOUT:-420}" "$PY" -m benchmarks.run --models all --precision f32,bf16 --peers "$PEERS" \
+  --windows 5 --window-s 1 --json "$OUT/train_steps.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/log.txt"
 status=${PIPESTATUS[0]}
 # Data-parallel scaling over the real devices (1, 2, 4, ... up to all of them).
-timeout 60 "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
+timeout "${SCALING_TIMEOUT:-60}" "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
 grep '^|' "$OUT/log.txt" > "$OUT/train_steps.md" || true
 echo "wrote $OUT (benchmark exit status $status)"
 exit "$status"

@@ -235,7 +235,8 @@ def device_name() -> str:
 
 def benchmark(models: list[str], precisions: list[str], peers: list[str], *, batch_size=None,
               width=None, windows=5, window_s=2.0, n_devices=None, threads=None,
-              command="") -> list[Record]:
+              command="", on_group=None) -> list[Record]:
+  """Records for every (model, precision, impl); `on_group(records so far)` after each group."""
   devices = jax.devices()[:n_devices] if n_devices else jax.devices()
   threads = threads or os.cpu_count()
   records = []
@@ -272,6 +273,8 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
             command=command))
       for peer, why in notes.items():
         print(f"# {name} {precision} {peer}: skipped ({why})", file=sys.stderr)
+      if on_group:
+        on_group(records)
   return records
 
 
@@ -325,15 +328,26 @@ def main(argv=None) -> int:
   precisions = _names(a.precision, ("f32", "bf16"), "precisions")
   peers = _names(a.peers, ("torch", "torch-compile"), "peers")
   command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
+  def save(records):  # after every group: a run cut short keeps what it measured
+    print(table(records[-len(impl_names(records)):]), flush=True)
+    if a.json:
+      with open(a.json + ".tmp", "w") as f:
+        json.dump([asdict(r) for r in records], f, indent=1)
+      os.replace(a.json + ".tmp", a.json)
+
+  print(f"# {device_name()}; jax {jax.__version__}; median of {a.windows} windows", flush=True)
   records = benchmark(models, precisions, peers, batch_size=a.batch_size, width=a.width,
                       windows=a.windows, window_s=a.window_s, n_devices=a.devices,
-                      threads=a.threads, command=command)
-  print(f"# {device_name()}; jax {jax.__version__}; median of {a.windows} windows")
+                      threads=a.threads, command=command, on_group=save)
+  print("# all groups:")
   print(table(records))
-  if a.json:
-    with open(a.json, "w") as f:
-      json.dump([asdict(r) for r in records], f, indent=1)
   return 0
+
+
+def impl_names(records: list[Record]) -> list[str]:
+  """The impls of the last (model, precision) group."""
+  last = (records[-1].model, records[-1].precision)
+  return [r.impl for r in records if (r.model, r.precision) == last]
 
 
 if __name__ == "__main__":
