@@ -162,7 +162,8 @@ def test_sharded_extraction_matches_one_call():
 
 def test_embedded_nets_ship_small_and_unknown_names_fail():
   from jaxgan.errors import UsageError
-  total = sum(os.path.getsize(feature_nets.embedded_weights_path(n)) for n in feature_nets.EMBEDDED_SPECS)
+  total = sum(os.path.getsize(feature_nets.embedded_weights_path(n))
+              for n in feature_nets.EMBEDDED_SPECS)
   assert total < 1_000_000
   with pytest.raises(UsageError, match="valid: digits, faces, inception"):
     feature_nets.load_feature_net("resnet")

@@ -40,10 +40,9 @@ def parse_metrics(text: str | Sequence[str]) -> list[str]:
 
 def check_metrics_for_net(metrics: Sequence[str], net_name: str) -> None:
   """UsageError when a metric makes no sense with this feature network (IS on face/not-face)."""
-  spec = feature_nets.EMBEDDED_SPECS.get(net_name)
-  if "is" in metrics and spec is not None and not spec.scores_classes:
-    scoring = [n for n in feature_nets.FEATURE_NETS
-               if n not in feature_nets.EMBEDDED_SPECS or feature_nets.EMBEDDED_SPECS[n].scores_classes]
+  specs = feature_nets.EMBEDDED_SPECS
+  if "is" in metrics and net_name in specs and not specs[net_name].scores_classes:
+    scoring = [n for n in feature_nets.FEATURE_NETS if n not in specs or specs[n].scores_classes]
     raise UsageError(f"metric 'is' needs a feature net whose classes measure diversity; "
                      f"{net_name!r} has none (use: {', '.join(scoring)})")
 

@@ -157,8 +157,8 @@ def _load_inception(weights_path: str | None) -> FeatureNet:
                      "(jaxgan.models.inception is missing)") from None
   path = os.path.expanduser(weights_path) if weights_path else inception.default_weights_path()
   if not os.path.isfile(path):
-    raise UsageError(f"FID Inception weights file {path} is missing: "
-                     f"{inception.how_to_get_weights(path)}")
+    how = getattr(inception, "how_to_get_weights", lambda p: "run `jaxgan convert inception`")
+    raise UsageError(f"FID Inception weights file {path} is missing: {how(path)}")
   variables = inception.load_inception(path)
   mode = "pytorch_fid"
 

@@ -42,7 +42,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     ValueError: shapes differ, or sqrtm leaves a large imaginary component.
   """
   mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-  s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+  s1 = np.atleast_2d(np.asarray(sigma1, np.float64))
+  s2 = np.atleast_2d(np.asarray(sigma2, np.float64))
   if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != mu1.shape * 2:
     raise ValueError(f"mismatched statistics: mu {mu1.shape} vs {mu2.shape}, "
                      f"sigma {s1.shape} vs {s2.shape}")

@@ -45,7 +45,8 @@ class ReferenceStats:
 def default_stats_dir() -> str:
   if os.environ.get("JAXGAN_STATS_DIR"):
     return os.path.expanduser(os.environ["JAXGAN_STATS_DIR"])
-  return os.path.join(os.path.expanduser(os.environ.get("JAXGAN_CACHE", "~/.cache/jaxgan")), "stats")
+  cache = os.environ.get("JAXGAN_CACHE", "~/.cache/jaxgan")  # also where image scans go
+  return os.path.join(os.path.expanduser(cache), "stats")
 
 
 def stats_key(config, net: FeatureNet, count: int) -> dict:
