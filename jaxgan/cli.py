@@ -57,6 +57,60 @@ def cmd_generate(args, extra) -> int:
   return 0
 
 
+# --- eval (jaxgan/metrics) ----------------------------------------------------------------------
+def cmd_eval(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.metrics import evaluate, feature_nets
+  metrics = evaluate.parse_metrics(args.metrics)  # bad names fail before anything loads
+  if args.features not in feature_nets.FEATURE_NETS:
+    raise UsageError(f"unknown feature net {args.features!r}; valid: "
+                     f"{', '.join(feature_nets.FEATURE_NETS)}")
+  evaluate.check_metrics_for_net(metrics, args.features)
+  for flag, value, least in (("--num", args.num, 2), ("--batch-size", args.batch_size, 1),
+                             ("--real-count", args.real_count, 0)):
+    if value < least:
+      raise UsageError(f"{flag} must be at least {least}, got {value}")
+  if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+    raise UsageError(f"output folder of {args.out!r} does not exist")
+  result = evaluate.evaluate_run(
+      os.path.abspath(os.path.expanduser(args.workdir)), metrics=metrics, num=args.num,
+      features=args.features, batch_size=args.batch_size, seed=args.seed,
+      stats_dir=args.stats_dir, real_count=args.real_count or None,
+      inception_weights=args.inception_weights)
+  print(f"{result['workdir']} step {result['step']}, {args.num} samples vs "
+        f"{result['metrics']['num_real']} real ({result['dataset']}/{result['split']}), "
+        f"features {result['features']}:")
+  for key, value in result["metrics"].items():
+    print(f"  {key:12s} {value:.6g}" if isinstance(value, float) else f"  {key:12s} {value}")
+  if args.out:
+    import json
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(result, f, indent=2)
+    os.replace(tmp, args.out)
+  return 0
+
+
+def _add_eval_parser(sub) -> None:
+  ev = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a run's generator")
+  ev.add_argument("--workdir", required=True)
+  ev.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated: fid,kid,is,pr")
+  ev.add_argument("--num", type=int, default=10_000, help="generated samples")
+  ev.add_argument("--features", default="digits", help="feature net: digits, faces, inception")
+  ev.add_argument("--batch-size", type=int, default=500, help="images per feature step")
+  ev.add_argument("--seed", type=int, default=0, help="latent seed of the samples")
+  ev.add_argument("--real-count", type=int, default=50_000,
+                  help="real images for the reference statistics (first N of the split; 0 = all)")
+  ev.add_argument("--stats-dir", default=None,
+                  help="reference statistics cache (default: $JAXGAN_STATS_DIR, else "
+                       "~/.cache/jaxgan/stats)")
+  ev.add_argument("--inception-weights", default=None, help="converted Inception .npz")
+  ev.add_argument("--out", default=None, help="also write the results as JSON here")
+  ev.set_defaults(func=cmd_eval)
+# --- end eval -----------------------------------------------------------------------------------
+
+
 def cmd_convert_inception(args, extra) -> int:
   """`jaxgan convert inception`: pytorch-fid's FID Inception .pth -> the .npz jaxgan loads."""
   if extra:
@@ -88,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
   gen.add_argument("--seed", type=int, default=0)
   gen.add_argument("--grid", default=None, help="also write a PNG grid of the samples")
   gen.set_defaults(func=cmd_generate)
+  _add_eval_parser(sub)
   convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
   convert_what = convert.add_subparsers(dest="what", required=True)
   conv_inc = convert_what.add_parser(
