@@ -83,7 +83,7 @@ def real_image_batches(config, batch_size: int, max_count: int | None = None
   ds = ds.batch(batch_size).prefetch(2)
 
   def batches():
-    for x in pipeline.numpy_batches(ds.repeat(1)):
+    for x in pipeline.numpy_batches(ds):
       yield image_lib.to_uint8(x)
   return _finite(batches(), -(-count // batch_size)), count
 
