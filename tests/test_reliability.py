@@ -102,6 +102,23 @@ def test_checkpoint_of_another_model_is_a_usage_error(tmp_path, tfds_dir):
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]  # nothing quarantined
 
 
+def test_intact_checkpoint_of_another_state_layout_is_never_moved(tmp_path, tfds_dir, monkeypatch):
+  """Verified bytes that fail to restore (e.g. a newer jaxgan's state layout) are a usage
+  error; the checkpoint stays where it is."""
+  c = tiny_config(tfds_dir)
+  gan, _ = _saved_run(tmp_path, c)
+  def restore(self, abstract_state, step=None):
+    raise ValueError("User-provided restore item and on-disk value metadata tree structures "
+                     "do not match")
+  monkeypatch.setattr(checkpoint_lib.Checkpointer, "restore", restore)
+  ckpt = checkpoint_lib.Checkpointer(str(tmp_path))
+  with pytest.raises(UsageError, match="step 2 .* is intact but does not fit"):
+    ckpt.restore_latest_good(abstract_state(gan, c, parallel.make_mesh()))
+  ckpt.close()
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+  assert not os.path.exists(tmp_path / "corrupt_checkpoints")
+
+
 def test_too_little_free_space_is_refused_before_writing(tmp_path, tfds_dir, monkeypatch):
   c = tiny_config(tfds_dir)
   _, states = _saved_run(tmp_path, c, steps_to_save=(1,))

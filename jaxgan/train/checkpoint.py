@@ -221,9 +221,19 @@ class Checkpointer:
             return state, step
           reason = "it holds non-finite values"
         except Exception as e:
-          reason = f"it does not restore ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+          message = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+          if self._has_digest(step) or "structure" in message:
+            # Intact bytes that do not fit this state: another model or code version, not
+            # corruption. Never move a good checkpoint aside for that.
+            raise UsageError(f"checkpoint of step {step} in {self.directory} is intact but does "
+                             f"not fit this config's training state ({message}); use a new "
+                             "--workdir, or the jaxgan version that wrote it") from None
+          reason = f"it does not restore ({type(e).__name__}: {message})"
       self._quarantine(step, reason)
     return None, None
+
+  def _has_digest(self, step: int) -> bool:
+    return os.path.isfile(os.path.join(self.digest_dir, f"{step}.json"))
 
   def _quarantine(self, step: int, reason: str) -> None:
     older = [s for s in self._manager.all_steps() if s < step]
