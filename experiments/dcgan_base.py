@@ -35,6 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.num_samples = 64              # fixed-z sample grid size
   c.progress_bar = True
+  # Periodic evaluation (jaxgan.metrics.periodic): every_steps=0 turns it off.
+  c.eval = ml_collections.ConfigDict(dict(every_steps=0, metrics="fid,kid", num_samples=2000,
+                                          features="digits", batch_size=500, seed=0))
   # Reliability (README, "Reliability")
   c.nonfinite = "stop"            # NaN/Inf: "stop" (last good checkpoint kept) or "skip" the step
   c.nonfinite_max_skips = 20      # "skip": stop after this many non-finite steps in a row

@@ -32,7 +32,7 @@ from jaxgan.train.state import GANDef, GANState, init_state
 RESUMABLE_FIELDS = frozenset({"num_train_steps", "checkpoint_every_steps", "log_every_steps",
                               "sample_every_steps", "keep_checkpoints", "data_dir",
                               "progress_bar", "parallel", "distributed", "bad_images",
-                              "nonfinite", "nonfinite_max_skips",
+                              "nonfinite", "nonfinite_max_skips", "eval",
                               "preemption_sync_every_steps"})
 
 
@@ -226,6 +226,22 @@ def _summarise(history: list[dict], first_step: int, kept_step: int | None,
   return summary
 
 
+def _make_evaluator(config):
+  """(evaluator, every_steps) for config.eval (jaxgan.metrics.periodic), or (None, 0)."""
+  every = (config.get("eval") or {}).get("every_steps", 0)
+  if not every:
+    return None, 0
+  if every % config.log_every_steps:
+    raise UsageError(f"eval.every_steps={every} must be a multiple of log_every_steps="
+                     f"{config.log_every_steps} (evaluations join the logged rows)")
+  if jax.process_count() > 1:  # its feature extraction is not multi-host yet
+    print("jaxgan: warning: periodic evaluation is skipped in multi-process runs; run "
+          "`jaxgan eval` on the checkpoints", file=sys.stderr)
+    return None, 0
+  from jaxgan.metrics import periodic
+  return periodic.make_evaluator(config), every
+
+
 class Preempted(Exception):
   """Training stopped on SIGTERM/SIGINT after saving a checkpoint; resume with the same workdir."""
 
@@ -324,6 +340,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
                                process_count=jax.process_count(), start_step=start_step)
     batches = pipeline.numpy_batches(ds)
     first_batch = next(batches)
+    evaluator, eval_every = _make_evaluator(config)  # bad metric names fail before any write
   except BaseException:
     if ckpt is not None:
       ckpt.close()
@@ -374,6 +391,11 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
         elapsed = time.perf_counter() - window_time
         summary["steps_per_s"] = len(history) / elapsed
         summary["images_per_s"] = summary["steps_per_s"] * config.batch_size
+        if evaluator and (done % eval_every == 0 or last):  # joins this step's row
+          g = runner.host_view(state.g)
+          ema = getattr(state, "g_ema", None)  # sample the EMA generator when the run keeps one
+          summary.update(evaluator(runner.host_view(ema) if ema else g.params,
+                                   g.batch_stats))
         logger.scalars(done, summary)
         bar.set_postfix({k: f"{summary[k]:.3f}" for k in ("d_loss", "g_loss") if k in summary},
                         refresh=False)

@@ -1,0 +1,29 @@
+"""Periodic evaluation inside the training loop (config.eval)."""
+
+import json
+import os
+
+import pytest
+
+from helpers import tiny_config
+from jaxgan.errors import UsageError
+from jaxgan.train import loop
+
+
+def test_periodic_eval_joins_the_logged_rows(tmp_path, tfds_dir, monkeypatch):
+  monkeypatch.setenv("JAXGAN_STATS_DIR", str(tmp_path / "stats"))
+  c = tiny_config(tfds_dir)
+  c.eval.update(every_steps=2, metrics="fid", num_samples=16, batch_size=8)
+  wd = str(tmp_path / "run")
+  loop.train_and_evaluate(c, wd)
+  rows = [json.loads(line) for line in open(os.path.join(wd, "metrics.jsonl"))]
+  assert [r["step"] for r in rows] == [2, 4]
+  assert all(r["eval/digits/fid"] > 0 and "d_loss" in r for r in rows)
+
+
+def test_eval_interval_must_fall_on_logged_steps(tmp_path, tfds_dir):
+  c = tiny_config(tfds_dir)
+  c.eval.every_steps = 3
+  with pytest.raises(UsageError, match="multiple of log_every_steps=2"):
+    loop.train_and_evaluate(c, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
