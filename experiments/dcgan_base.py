@@ -37,7 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.progress_bar = True
   # Periodic evaluation (jaxgan.metrics.periodic): every_steps=0 turns it off.
   c.eval = ml_collections.ConfigDict(dict(every_steps=0, metrics="fid,kid", num_samples=2000,
-                                          features="digits", batch_size=500, seed=0))
+                                          features="digits", batch_size=500, seed=0,
+                                          keep_best="fid"))  # "" keeps no best checkpoint
   # Reliability (README, "Reliability")
   c.nonfinite = "stop"            # NaN/Inf: "stop" (last good checkpoint kept) or "skip" the step
   c.nonfinite_max_skips = 20      # "skip": stop after this many non-finite steps in a row

@@ -19,6 +19,11 @@ def test_periodic_eval_joins_the_logged_rows(tmp_path, tfds_dir, monkeypatch):
   rows = [json.loads(line) for line in open(os.path.join(wd, "metrics.jsonl"))]
   assert [r["step"] for r in rows] == [2, 4]
   assert all(r["eval/digits/fid"] > 0 and "d_loss" in r for r in rows)
+  # The best checkpoint by FID is kept apart, named in best/best.json.
+  best = json.load(open(os.path.join(wd, "best", "best.json")))
+  fids = {r["step"]: r["eval/digits/fid"] for r in rows}
+  assert best["step"] == min(fids, key=fids.get) and best["value"] == min(fids.values())
+  assert os.listdir(os.path.join(wd, "best", "checkpoints")) == [str(best["step"])]
 
 
 def test_eval_interval_must_fall_on_logged_steps(tmp_path, tfds_dir):

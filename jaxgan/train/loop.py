@@ -242,6 +242,40 @@ def _make_evaluator(config):
   return periodic.make_evaluator(config), every
 
 
+class _BestKeeper:
+  """Keeps the checkpoint with the lowest value of one evaluation metric (config.eval.keep_best,
+  e.g. "fid") in workdir/best/, with workdir/best/best.json naming its step and value.
+  Process 0 decides; every process joins the (collective) save."""
+
+  def __init__(self, workdir: str, config, metric_keys_prefix: str = "eval/"):
+    self.metric = (config.get("eval") or {}).get("keep_best", "")
+    self.dir = os.path.join(workdir, "best")
+    self.json = os.path.join(self.dir, "best.json")
+    self.best = math.inf
+    self.prefix = metric_keys_prefix
+    if self.metric and os.path.isfile(self.json):
+      with open(self.json) as f:
+        self.best = json.load(f)["value"]
+    self._ckpt = None
+
+  def update(self, step: int, summary: dict, checkpoint_state) -> None:
+    keys = [k for k in summary if k.startswith(self.prefix) and k.endswith("/" + self.metric)]
+    if not self.metric or not keys or not summary[keys[0]] < self.best:
+      return
+    if self._ckpt is None:
+      self._ckpt = checkpoint_lib.Checkpointer(self.dir, max_to_keep=1)
+    self._ckpt.save(step, checkpoint_state)
+    self._ckpt.finish_pending()  # best.json may name only a complete checkpoint
+    self.best = summary[keys[0]]
+    if jax.process_index() == 0:
+      _write_json_atomic(self.json, json.dumps({"step": step, "metric": keys[0],
+                                                "value": self.best}))
+
+  def close(self) -> None:
+    if self._ckpt is not None:
+      self._ckpt.close()
+
+
 class Preempted(Exception):
   """Training stopped on SIGTERM/SIGINT after saving a checkpoint; resume with the same workdir."""
 
@@ -366,6 +400,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
   sample_z = sampling.latents_for_indices(config.seed + 1, np.arange(config.get("num_samples", 64)),
                                           gan.latent_dim)
   logger = _Logger(workdir, enabled=is_chief)
+  best = _BestKeeper(workdir, config)
 
   num_steps = config.num_train_steps
   # Multi-process runs agree on stopping with a collective, so not on every step.
@@ -396,6 +431,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
           ema = getattr(state, "g_ema", None)  # sample the EMA generator when the run keeps one
           summary.update(evaluator(runner.host_view(ema) if ema else g.params,
                                    g.batch_stats))
+          best.update(done, summary, runner.to_checkpoint(state))
         logger.scalars(done, summary)
         bar.set_postfix({k: f"{summary[k]:.3f}" for k in ("d_loss", "g_loss") if k in summary},
                         refresh=False)
@@ -418,6 +454,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
     bar.close()
     try:
       ckpt.close()
+      best.close()
     finally:
       logger.close()
   return state
