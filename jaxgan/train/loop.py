@@ -245,7 +245,7 @@ def _make_evaluator(config):
 class _BestKeeper:
   """Keeps the checkpoint with the lowest value of one evaluation metric (config.eval.keep_best,
   e.g. "fid") in workdir/best/, with workdir/best/best.json naming its step and value.
-  Process 0 decides; every process joins the (collective) save."""
+  Evaluations run in single-process runs only (see _make_evaluator)."""
 
   def __init__(self, workdir: str, config, metric_keys_prefix: str = "eval/"):
     self.metric = (config.get("eval") or {}).get("keep_best", "")
