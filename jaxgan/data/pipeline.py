@@ -21,6 +21,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from jaxgan.data import embedded  # noqa: F401  (registers the offline TFDS builders)
+from jaxgan.data import toy2d
 from jaxgan.errors import UsageError
 
 # TensorFlow is here for tf.data alone; it must never take accelerator memory from JAX.
@@ -193,6 +194,9 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
   Returns:
     A tf.data.Dataset of per-process batches, image float32 (b, H, W, C) in [-1, 1].
   """
+  if toy2d.is_toy(config.dataset):  # 2-D points, generated in NumPy (no TFDS)
+    return toy2d.make_stream(config, process_index=process_index, process_count=process_count,
+                             start_step=start_step)
   batch = local_batch_size(config.batch_size, process_count)
   ds, num_records = _encoded_records(config)
   if num_records == 0:

@@ -1,12 +1,18 @@
-"""Model registry: a config's `model.name` -> (generator, discriminator) Flax modules."""
+"""Model registry: a config's `model.name` -> (generator, discriminator) Flax modules.
+
+Every generator is called G(z, [labels,] train=) and exposes `latent_dim`; every
+discriminator D(x, [labels,] train=) returns logits (B,), or (logits, class logits)
+for AC-GAN. `labels` is passed only to class-conditional models (model.num_classes > 0).
+"""
 
 import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.errors import UsageError
-from jaxgan.models import dcgan
+from jaxgan.models import dcgan, mlp, resnet
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+CONDITIONINGS = ("projection", "acgan")
 
 
 def compute_dtype(config: ml_collections.ConfigDict):
@@ -16,8 +22,45 @@ def compute_dtype(config: ml_collections.ConfigDict):
   return _DTYPES[name]
 
 
+def _check_channels(config) -> None:
+  if config.get("channels") not in (1, 3):
+    raise UsageError(f"channels must be 1 or 3, got {config.get('channels')!r}")
+
+
+def num_classes(config: ml_collections.ConfigDict) -> int:
+  """Classes of a class-conditional model; 0 for unconditional ones."""
+  return int(config.model.get("num_classes", 0))
+
+
+def conditioning(config: ml_collections.ConfigDict) -> str:
+  """"projection" or "acgan" for conditional models, "" otherwise."""
+  if not num_classes(config):
+    return ""
+  kind = config.model.get("conditioning", "projection")
+  if kind not in CONDITIONINGS:
+    raise UsageError(f"unknown conditioning {kind!r}; valid: {', '.join(CONDITIONINGS)}")
+  return kind
+
+
+def ac_weight(config: ml_collections.ConfigDict) -> float:
+  """The AC-GAN class-loss weight (0 unless conditioning == "acgan")."""
+  return float(config.model.get("ac_weight", 1.0)) if conditioning(config) == "acgan" else 0.0
+
+
+def d_uses_batch_norm(config: ml_collections.ConfigDict) -> bool:
+  """Whether D normalises with batch statistics (then per-example penalties are invalid)."""
+  return config.model.name == "dcgan" and config.model.get("norm", "batch") == "batch"
+
+
+def _spectral(config) -> bool:
+  return bool(config.model.get("spectral_norm", False))
+
+
 def _dcgan(config, bn_axis_name):
+  _check_channels(config)
   m = config.model
+  if num_classes(config) or _spectral(config):
+    raise UsageError("model dcgan has no conditioning or spectral norm; use model.name=resnet")
   dcgan.num_stages(config.image_size)  # validates the resolution with a clear message
   dtype = compute_dtype(config)
   g = dcgan.Generator(image_size=config.image_size, channels=config.channels,
@@ -30,7 +73,35 @@ def _dcgan(config, bn_axis_name):
   return g, d
 
 
-MODELS = {"dcgan": _dcgan}
+def _mlp(config, bn_axis_name):
+  del bn_axis_name  # no batch statistics
+  m = config.model
+  if num_classes(config):
+    raise UsageError("model mlp is unconditional; set model.num_classes=0")
+  dtype = compute_dtype(config)
+  g = mlp.Generator(latent_dim=m.latent_dim, width=m.g_width, depth=m.get("g_depth", 3),
+                    dtype=dtype)
+  d = mlp.Discriminator(width=m.d_width, depth=m.get("d_depth", 3), spectral=_spectral(config),
+                        dtype=dtype)
+  return g, d
+
+
+def _resnet(config, bn_axis_name):
+  _check_channels(config)
+  m = config.model
+  resnet.num_resamplings(config.image_size)  # validates the resolution with a clear message
+  dtype = compute_dtype(config)
+  g = resnet.Generator(image_size=config.image_size, channels=config.channels,
+                       latent_dim=m.latent_dim, width=m.g_width, num_classes=num_classes(config),
+                       bn_axis_name=bn_axis_name, dtype=dtype)
+  d = resnet.Discriminator(image_size=config.image_size, channels=config.channels,
+                           width=m.d_width, spectral=_spectral(config),
+                           num_classes=num_classes(config),
+                           conditioning=conditioning(config) or "projection", dtype=dtype)
+  return g, d
+
+
+MODELS = {"dcgan": _dcgan, "mlp": _mlp, "resnet": _resnet}
 
 
 def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None):
@@ -38,6 +109,5 @@ def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None 
   name = config.model.name
   if name not in MODELS:
     raise UsageError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
-  if config.get("channels") not in (1, 3):
-    raise UsageError(f"channels must be 1 or 3, got {config.get('channels')!r}")
+  conditioning(config)  # validates the name
   return MODELS[name](config, bn_axis_name)

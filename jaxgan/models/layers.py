@@ -163,3 +163,101 @@ class Conv2d(_TorchConv):
     p = self.padding
     return lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((p, p), (p, p)),
                                     dimension_numbers=_NHWC)
+
+
+# --- Spectral normalisation (Miyato et al. 2018) --------------------------------------------
+# The power-iteration vector u of each layer is a network statistic like BatchNorm's
+# running mean: it lives in the "batch_stats" collection, so it is carried in the state
+# pytree, checkpointed, and updated only where the step applies the network with
+# mutable=["batch_stats"] in train mode.
+
+
+def _l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+  return x * lax.rsqrt(jnp.sum(jnp.square(x)) + eps)
+
+
+def power_iteration(w: jax.Array, u: jax.Array, n_iters: int) -> tuple[jax.Array, jax.Array]:
+  """(sigma, u): the largest singular value of w (rows, cols) by `n_iters` power steps.
+
+  u (cols,) estimates the top right singular vector; v = normalize(w u) the left one.
+  sigma = v^T w u, differentiated with u and v held constant (as in the paper).
+  """
+  for _ in range(n_iters):
+    v = _l2_normalize(w @ u)
+    u = _l2_normalize(w.T @ v)
+  u = lax.stop_gradient(u)
+  v = lax.stop_gradient(_l2_normalize(w @ u))
+  return v @ (w @ u), u
+
+
+def spectral_normalize(module: nn.Module, kernel: jax.Array, update: bool,
+                       n_iters: int = 1) -> jax.Array:
+  """kernel / sigma(kernel as a (fan_in, out) matrix), u kept in module's batch_stats."""
+  w = kernel.reshape(-1, kernel.shape[-1])                               # (fan_in, out)
+  u_var = module.variable("batch_stats", "sn_u",
+                          lambda: _l2_normalize(jax.random.normal(module.make_rng("params"),
+                                                                  (w.shape[1],), jnp.float32)))
+  sigma, u = power_iteration(w, u_var.value, n_iters if update else 0)
+  if update and not module.is_initializing():
+    u_var.value = u
+  return kernel / sigma
+
+
+class SNDense(nn.Module):
+  """Dense layer, optionally spectrally normalised."""
+  features: int
+  spectral: bool = False       # divide the kernel by its largest singular value
+  use_bias: bool = True
+  n_power_iterations: int = 1  # per train-mode call
+  kernel_init: Any = nn.initializers.lecun_normal()
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
+    kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+    if self.spectral:
+      kernel = spectral_normalize(self, kernel, update_stats, self.n_power_iterations)
+    y = x.astype(self.dtype) @ kernel.astype(self.dtype)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
+    return y
+
+
+class SNConv(nn.Module):
+  """Stride-1 or -2 'SAME' convolution (NHWC), optionally spectrally normalised."""
+  features: int
+  kernel_size: int = 3
+  stride: int = 1
+  spectral: bool = False
+  use_bias: bool = True
+  n_power_iterations: int = 1
+  kernel_init: Any = nn.initializers.xavier_uniform()
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
+    k = self.kernel_size
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    if self.spectral:
+      kernel = spectral_normalize(self, kernel, update_stats, self.n_power_iterations)
+    y = lax.conv_general_dilated(x.astype(self.dtype), kernel.astype(self.dtype),
+                                 (self.stride, self.stride), "SAME", dimension_numbers=_NHWC)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
+    return y
+
+
+class SNEmbed(nn.Module):
+  """Class embedding table (num, features), optionally spectrally normalised (the
+  projection discriminator's class embedding, Miyato & Koyama 2018)."""
+  num: int
+  features: int
+  spectral: bool = False
+  n_power_iterations: int = 1
+
+  @nn.compact
+  def __call__(self, labels: jax.Array, update_stats: bool = False) -> jax.Array:
+    table = self.param("embedding", nn.initializers.xavier_uniform(), (self.num, self.features))
+    if self.spectral:
+      table = spectral_normalize(self, table, update_stats, self.n_power_iterations)
+    return table[labels]

@@ -1,13 +1,67 @@
-"""One Optax optimizer factory per network, configured by name."""
+"""One Optax optimizer factory per network, configured by name; WGAN weight clipping."""
 
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
 from jaxgan.errors import UsageError
 
+OPTIMIZERS = ("adam", "rmsprop")
+DECAYS = ("none", "linear")
+
+
+def _learning_rate(cfg: ml_collections.ConfigDict):
+  """A constant lr, or a linear decay to 0 over `decay_steps` updates of this network."""
+  decay = cfg.get("decay", "none")
+  if decay not in DECAYS:
+    raise UsageError(f"unknown lr decay {decay!r}; valid: {', '.join(DECAYS)}")
+  if decay == "none":
+    return cfg.lr
+  steps = cfg.get("decay_steps", 0)
+  if not isinstance(steps, int) or steps <= 0:
+    raise UsageError(f"decay='linear' needs decay_steps > 0 (updates of this network), got {steps!r}")
+  return optax.linear_schedule(cfg.lr, 0.0, steps)
+
 
 def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """An Optax optimizer from a config group {name, lr, b1, b2}."""
+  """An Optax optimizer from a config group {name, lr, b1, b2[, decay, decay_steps]}.
+
+  Separate groups for G and D give each network its own learning rate (TTUR,
+  Heusel et al. 2017) and schedule.
+  """
+  lr = _learning_rate(cfg)
   if cfg.name == "adam":
-    return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
-  raise UsageError(f"unknown optimizer {cfg.name!r}; valid: adam")
+    return optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
+  if cfg.name == "rmsprop":  # WGAN (Arjovsky et al. 2017): RMSProp, lr 5e-5
+    return optax.rmsprop(lr, decay=cfg.get("rho", 0.9))
+  raise UsageError(f"unknown optimizer {cfg.name!r}; valid: {', '.join(OPTIMIZERS)}")
+
+
+class ClipParamsState(NamedTuple):
+  """Stateless."""
+
+
+def clip_params(limit: float) -> optax.GradientTransformation:
+  """WGAN weight clipping as the last link of a chain: the update lands every parameter
+  in [-limit, limit] (Arjovsky et al. 2017 clip to 0.01 after each critic update).
+
+  The returned update is clip(p + u) - p, so optax.apply_updates yields the clipped
+  parameters (to float32 round-off of one subtraction).
+  """
+  if limit <= 0:
+    raise UsageError(f"weight clip limit must be positive, got {limit!r}")
+
+  def init(params):
+    del params
+    return ClipParamsState()
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError("clip_params needs the parameters")
+    new = jax.tree.map(lambda p, u: jnp.clip(p + u, -limit, limit) - p, params, updates)
+    return new, state
+
+  return optax.GradientTransformation(init, update)

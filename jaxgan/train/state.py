@@ -23,6 +23,9 @@ class GANState:
   rng: jax.Array             # uint32[2] base key; step keys are fold_in(rng, step)
   g: NetState
   d: NetState
+  # Exponential moving average of G's parameters (sampling uses it when present);
+  # {} when the config's ema_decay is 0.
+  g_ema: PyTree = flax.struct.field(default_factory=dict)
 
 
 @flax.struct.dataclass
@@ -38,23 +41,46 @@ class GANDef:
   # A step whose losses, gradients or new parameters are not finite leaves the state as it
   # was (but advances the step) and reports skipped=1, instead of poisoning the run.
   skip_nonfinite: bool = flax.struct.field(pytree_node=False, default=False)
+  n_critic: int = flax.struct.field(pytree_node=False, default=1)   # D updates per G update
+  penalty: str = flax.struct.field(pytree_node=False, default="none")  # losses.PENALTIES
+  penalty_weight: float = flax.struct.field(pytree_node=False, default=0.0)  # lambda or gamma
+  ema_decay: float = flax.struct.field(pytree_node=False, default=0.0)  # 0: no generator EMA
+  num_classes: int = flax.struct.field(pytree_node=False, default=0)  # > 0: class-conditional
+  ac_weight: float = flax.struct.field(pytree_node=False, default=0.0)  # AC-GAN class loss weight
+  augment: Any = flax.struct.field(pytree_node=False, default=None)  # x, key -> x (DiffAugment)
 
   @property
   def latent_dim(self) -> int:
     return self.generator.latent_dim
 
 
-def _init_net(module, tx, key, dummy) -> NetState:
-  variables = module.init(key, dummy, train=False)
+def _init_net(module, tx, key, dummy, labels=None) -> NetState:
+  kwargs = {} if labels is None else {"labels": labels}
+  variables = module.init(key, dummy, train=False, **kwargs)
   params = variables["params"]
   return NetState(params=params, batch_stats=variables.get("batch_stats", {}),
                   opt_state=tx.init(params))
 
 
-def init_state(gan: GANDef, seed: int, image_shape: tuple[int, int, int]) -> GANState:
-  """A fresh state. Pure: jit it with out_shardings to build it directly on devices."""
+def init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANState:
+  """A fresh state. Pure: jit it with out_shardings to build it directly on devices.
+
+  Args:
+    gan: the GAN definition.
+    seed: the run's seed.
+    image_shape: one example's shape: (H, W, C) for images, (2,) for 2-D points.
+  """
   root = jax.random.PRNGKey(seed)
   g_key, d_key, train_key = jax.random.split(root, 3)
-  g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros((1, gan.latent_dim), jnp.float32))
-  d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros((1, *image_shape), jnp.float32))
-  return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d)
+  labels = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
+  g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros((1, gan.latent_dim), jnp.float32),
+                labels)
+  d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros((1, *image_shape), jnp.float32),
+                labels)
+  g_ema = jax.tree.map(jnp.copy, g.params) if gan.ema_decay > 0 else {}
+  return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d, g_ema=g_ema)
+
+
+def sampling_params(state: GANState):
+  """The generator parameters to sample with: the EMA ones when the run keeps them."""
+  return state.g_ema if state.g_ema else state.g.params
