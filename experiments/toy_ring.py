@@ -26,12 +26,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.penalty_weight = 0.0          # gp: lambda; r1/r2: gamma (term gamma/2 ||grad D||^2)
   c.weight_clip = 0.0             # WGAN weight clipping of D (0: off)
   c.n_critic = 1                  # D updates per G update (batch_size = n_critic * per-update batch)
-  c.ema_decay = 0.0               # EMA of G's weights for sampling (0: off)
+  c.ema_decay = 0.0               # EMA of G's weights (0: off; an EMA averages mode hops into gaps here)
   c.augment = ""                  # DiffAugment policy (images only)
-  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=1e-4, b1=0.5, b2=0.999))
-  c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=1e-4, b1=0.5, b2=0.999))
+  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=3e-4, b1=0.5, b2=0.9))
+  c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=3e-4, b1=0.5, b2=0.9))
   c.batch_size = 256
-  c.num_train_steps = 5000
+  c.num_train_steps = 6000
   c.seed = 0
   c.log_every_steps = 500
   c.sample_every_steps = 2500

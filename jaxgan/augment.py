@@ -34,7 +34,8 @@ def _shift(img: jax.Array, dy: jax.Array, dx: jax.Array) -> jax.Array:
 def _cutout(img: jax.Array, cy: jax.Array, cx: jax.Array, size: int) -> jax.Array:
   h, w = img.shape[:2]
   ys, xs = jnp.arange(h)[:, None], jnp.arange(w)[None, :]
-  inside = (jnp.abs(ys - cy) < size / 2) & (jnp.abs(xs - cx) < size / 2)
+  half = size // 2  # a size x size square starting half a side before the centre
+  inside = (ys - cy >= -half) & (ys - cy < size - half) & (xs - cx >= -half) & (xs - cx < size - half)
   return img * (~inside)[..., None]
 
 

@@ -90,7 +90,7 @@ class DBlock(nn.Module):
       h = _avg_pool(h)
     s = x
     if self.first:
-      s = conv(self.features, 1, "shortcut")(_avg_pool(s), update_stats)
+      s = conv(self.features, 1, "shortcut")(_avg_pool(s) if self.down else s, update_stats)
     elif self.down or x.shape[-1] != self.features:
       s = conv(self.features, 1, "shortcut")(s, update_stats)
       s = _avg_pool(s) if self.down else s
