@@ -45,9 +45,11 @@ MODELS = {
     # The PyTorch DCGAN tutorial: 64x64x3, nz=100, ngf=ndf=64, batch 128.
     "dcgan64": ModelSpec("dcgan_base.py", dict(image_size=64, channels=3), 128, "dcgan"),
     "dcgan32": ModelSpec("dcgan_base.py", dict(image_size=32, channels=3), 128, "dcgan"),
+    # SNGAN ResNet, CIFAR-10 (Miyato et al. 2018): one step = 5 D updates of 64 + 1 G update.
+    "sngan32": ModelSpec("sngan_cifar10.py", {}, 320, None),
 }
 # Named by the issue; they join MODELS as their train steps land.
-PLANNED = ("sngan32", "stylegan2_64", "stylegan2_256", "pix2pix256", "cyclegan256", "srgan_x4",
+PLANNED = ("stylegan2_64", "stylegan2_256", "pix2pix256", "cyclegan256", "srgan_x4",
            "inpaint256")
 
 

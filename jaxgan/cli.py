@@ -52,7 +52,7 @@ def cmd_generate(args, extra) -> int:
     raise UsageError(f"--out must name a .npz file, got {args.out!r}")
   from jaxgan import generate
   generate.generate_to_files(args.workdir, num=args.num, out=args.out, seed=args.seed,
-                             grid=args.grid)
+                             grid=args.grid, labels=generate.parse_labels(args.labels))
   print(f"jaxgan: wrote {args.num} samples to {args.out}" + (f" and {args.grid}" if args.grid else ""))
   return 0
 
@@ -138,9 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
   gen = sub.add_parser("generate", help="sample a trained generator")
   gen.add_argument("--workdir", required=True)
   gen.add_argument("--num", type=int, required=True, help="number of samples")
-  gen.add_argument("--out", required=True, help="FILE.npz; holds `images`, uint8 (N, H, W, C)")
+  gen.add_argument("--out", required=True, help="FILE.npz; holds `images`, uint8 (N, H, W, C) "
+                   "(2-D toy models: `samples`, float32 (N, 2))")
   gen.add_argument("--seed", type=int, default=0)
   gen.add_argument("--grid", default=None, help="also write a PNG grid of the samples")
+  gen.add_argument("--labels", default=None, metavar="K[,K...]",
+                   help="class-conditional models: the classes to generate, cycled over the "
+                        "samples (default: sample i gets class i mod num_classes); the .npz "
+                        "then also holds `labels`")
   gen.set_defaults(func=cmd_generate)
   _add_eval_parser(sub)
   convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
