@@ -19,7 +19,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.shuffle_buffer = 10_000
   c.bad_images = "skip"           # image folders: "skip" undecodable files (warned) or "error"
   # Model: the tutorial's networks (nz=100, ngf=ndf=64).
-  c.model = ml_collections.ConfigDict(dict(name="dcgan", latent_dim=100, g_width=64, d_width=64))
+  c.model = ml_collections.ConfigDict(dict(name="dcgan", latent_dim=100, g_width=64, d_width=64,
+                                           pack=1))  # pack: PacGAN m (D judges m samples)
   c.compute_dtype = "float32"
   c.conv_impl = "auto"            # "auto": stride-1 rearrangements on CPU, native ops elsewhere
   c.loss = "dcgan"                # minimax D loss, non-saturating G loss

@@ -4,9 +4,12 @@ The data of the VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018) syn
 experiments. The loss and D's regulariser are config fields, e.g.
   --config.loss=hinge --config.model.spectral_norm=true
   --config.loss=wasserstein --config.penalty=gp --config.penalty_weight=0.1 --config.n_critic=5
+  --config.model.pack=2                     (PacGAN2)
 scripts/toy_benchmark.py runs the README's table over losses, datasets and seeds.
-Networks: MLPs of 3 hidden layers x 128 units (jaxgan/models/mlp.py); a run is ~1 min
-on a 2-core CPU.
+Networks: MLPs of 3 hidden layers x 128 units (jaxgan/models/mlp.py). A 2-D latent as in
+the PacGAN toy code (z_dim 2), Adam 1e-3 decayed linearly to 0: the decay is what turns
+"every mode visited" into "samples within 3 std" (single-seed probes: 96% vs ~40-75%
+high-quality samples on the ring without it). 20,000 steps: ~40 s a run on a 2-core CPU.
 """
 
 import ml_collections
@@ -18,8 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.image_size = 2                # unused: examples are 2-D points (required field)
   c.channels = 1                  # unused
   c.model = ml_collections.ConfigDict(dict(
-      name="mlp", latent_dim=16, g_width=128, g_depth=3, d_width=128, d_depth=3,
-      spectral_norm=False, num_classes=0))
+      name="mlp", latent_dim=2, g_width=128, g_depth=3, d_width=128, d_depth=3,
+      spectral_norm=False, num_classes=0, pack=1))
   c.compute_dtype = "float32"
   c.loss = "non_saturating"       # any of jaxgan.losses.GAN_LOSSES
   c.penalty = "none"              # none | gp | r1 | r2
@@ -28,10 +31,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.n_critic = 1                  # D updates per G update (batch_size = n_critic * per-update batch)
   c.ema_decay = 0.0               # EMA of G's weights (0: off; an EMA averages mode hops into gaps here)
   c.augment = ""                  # DiffAugment policy (images only)
-  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=3e-4, b1=0.5, b2=0.9))
-  c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=3e-4, b1=0.5, b2=0.9))
-  c.batch_size = 256
-  c.num_train_steps = 6000
+  # decay_steps 0: the lr reaches 0 at the run's last step (D: n_critic x num_train_steps updates).
+  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=1e-3, b1=0.5, b2=0.9,
+                                                  decay="linear", decay_steps=0))
+  c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=1e-3, b1=0.5, b2=0.9,
+                                                  decay="linear", decay_steps=0))
+  c.batch_size = 100              # PacGAN's toy batch
+  c.num_train_steps = 20_000
   c.seed = 0
   c.log_every_steps = 500
   c.sample_every_steps = 2500

@@ -41,6 +41,7 @@ VARIANTS = {
     "ns_r1": ("NS + R1 (gamma 0.1)", {"loss": "non_saturating", "penalty": "r1",
                                      "penalty_weight": "0.1"}),
     "ragan": ("relativistic average", {"loss": "relativistic_average"}),
+    "pacgan2": ("NS + packing m=2 (PacGAN2)", {"loss": "non_saturating", "model.pack": "2"}),
 }
 DATASETS = ("toy_ring", "toy_grid")
 NUM_EVAL = 2500

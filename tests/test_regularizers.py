@@ -125,3 +125,19 @@ def test_penalty_refuses_a_batchnorm_discriminator():
   c.penalty, c.penalty_weight = "r1", 1.0
   with pytest.raises(UsageError, match="without BatchNorm"):
     build.build_gan(c)
+
+
+def test_linear_decay_without_decay_steps_ends_with_the_run():
+  # decay_steps=0: G's lr reaches 0 after num_train_steps updates, D's after n_critic times
+  # as many. Adam's step on a constant gradient is -lr(t) exactly, which exposes lr(t).
+  gan = build.build_gan(_toy(num_train_steps=10, n_critic=2))
+  for tx, total in ((gan.g_tx, 10), (gan.d_tx, 20)):
+    params = {"w": jnp.zeros(3)}
+    state = tx.init(params)
+    steps = []
+    for _ in range(total + 1):
+      upd, state = tx.update({"w": jnp.ones(3)}, state, params)
+      steps.append(-float(upd["w"][0]))
+    np.testing.assert_allclose(steps[0], 1e-3, rtol=1e-5)
+    np.testing.assert_allclose(steps[total // 2], 0.5e-3, rtol=1e-4)
+    assert steps[total] == 0.0

@@ -50,6 +50,22 @@ def digits_report(images: np.ndarray) -> dict[str, float]:
   }
 
 
+def label_agreement(images: np.ndarray, labels: np.ndarray) -> dict:
+  """How often the classifier's class is the one a conditional generator was asked for.
+
+  uint8 (N, H, W, 1) images, int (N,) requested labels -> {"agreement": overall rate,
+  "per_class": [rate of class 0, ..., rate of class 9] (nan for a class never asked for)}.
+  """
+  labels = np.asarray(labels)
+  if labels.shape != (len(images),):
+    raise ValueError(f"expected {len(images)} labels, got shape {labels.shape}")
+  predicted = _classifier().predict(to_digit_features(images))
+  hit = predicted == labels
+  per_class = [float(hit[labels == k].mean()) if np.any(labels == k) else float("nan")
+               for k in range(10)]
+  return {"agreement": float(hit.mean()), "per_class": per_class}
+
+
 def real_digits_uint8(image_size: int) -> np.ndarray:
   """The real digits upsampled by pixel repetition to image_size (a reference row)."""
   from sklearn.datasets import load_digits

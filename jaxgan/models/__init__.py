@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.errors import UsageError
-from jaxgan.models import dcgan, mlp, resnet
+from jaxgan.models import dcgan, mlp, packing, resnet
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CONDITIONINGS = ("projection", "acgan")
@@ -110,4 +110,20 @@ def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None 
   if name not in MODELS:
     raise UsageError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
   conditioning(config)  # validates the name
-  return MODELS[name](config, bn_axis_name)
+  g, d = MODELS[name](config, bn_axis_name)
+  m = pack_size(config)
+  if m == 1:
+    return g, d
+  if num_classes(config):
+    raise UsageError("model.pack > 1 (PacGAN) needs an unconditional model; set model.num_classes=0")
+  if hasattr(d, "channels"):  # image D: its first layer sees m times the channels
+    d = d.clone(channels=d.channels * m)
+  return g, packing.Packed(d, m)
+
+
+def pack_size(config: ml_collections.ConfigDict) -> int:
+  """PacGAN's m: how many samples D judges together (1: plain D)."""
+  m = config.model.get("pack", 1)
+  if not isinstance(m, int) or m < 1:
+    raise UsageError(f"model.pack must be an integer >= 1, got {m!r}")
+  return m

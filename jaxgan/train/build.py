@@ -30,7 +30,8 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _d_optimizer(config) -> optax.GradientTransformation:
-  tx = optim.make_optimizer(config.optimizer_d)
+  updates = config.get("num_train_steps", 0) * config.get("n_critic", 1)
+  tx = optim.make_optimizer(config.optimizer_d, updates)
   clip = config.get("weight_clip", 0.0)
   _check(clip >= 0, f"weight_clip must be >= 0, got {clip!r}")
   return optax.chain(tx, optim.clip_params(clip)) if clip > 0 else tx
@@ -65,12 +66,18 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
                         and not config.get("augment", "") and not models.num_classes(config)),
          "grad_accum_steps > 1 supports only the plain step (no penalty, n_critic, "
          "relativistic loss, augment or conditioning)")
+  pack = models.pack_size(config)
+  _check(pack == 1 or (penalty == "none" and accum == 1),
+         "model.pack > 1 (PacGAN) supports penalty=none and grad_accum_steps=1")
+  _check((config.batch_size // n_critic) % pack == 0,
+         f"each D update's batch (batch_size / n_critic = {config.batch_size // n_critic}) "
+         f"must divide into packs of model.pack={pack}")
   generator, discriminator = models.build_models(config, bn_axis_name=bn_axis_name)
   _check(penalty == "none" or not models.d_uses_batch_norm(config),
          f"penalty={penalty!r} needs a discriminator without BatchNorm (per-example input "
          "gradients); set --config.model.norm=none or use a model without it")
   return GANDef(generator=generator, discriminator=discriminator,
-                g_tx=optim.make_optimizer(config.optimizer_g), d_tx=_d_optimizer(config),
+                g_tx=optim.make_optimizer(config.optimizer_g, config.get("num_train_steps", 0)), d_tx=_d_optimizer(config),
                 d_loss=d_loss, g_loss=g_loss, grad_accum_steps=accum,
                 skip_nonfinite=policy == "skip", n_critic=n_critic, penalty=penalty,
                 penalty_weight=float(weight), ema_decay=float(ema),

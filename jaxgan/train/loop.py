@@ -21,6 +21,7 @@ import tqdm
 
 from jaxgan import config as config_lib
 from jaxgan import images as image_lib
+from jaxgan import models
 from jaxgan import sampling
 from jaxgan.errors import UsageError
 from jaxgan.train import checkpoint as checkpoint_lib
@@ -361,6 +362,10 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
   if accum < 1 or (config.batch_size // mesh.size) % accum:
     raise UsageError(f"grad_accum_steps={accum} must divide the per-device batch "
                      f"{config.batch_size // mesh.size}")
+  per_device = config.batch_size // config.get("n_critic", 1) // mesh.size
+  if per_device % models.pack_size(config):
+    raise UsageError(f"each device's batch per D update ({per_device}) must divide into packs "
+                     f"of model.pack={models.pack_size(config)}")
   runner = parallel.make_parallel(mode, functools.partial(steps.gan_train_step, gan=gan), mesh)
 
   ckpt, restored, start_step = None, None, 0

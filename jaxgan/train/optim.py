@@ -13,26 +13,30 @@ OPTIMIZERS = ("adam", "rmsprop")
 DECAYS = ("none", "linear")
 
 
-def _learning_rate(cfg: ml_collections.ConfigDict):
-  """A constant lr, or a linear decay to 0 over `decay_steps` updates of this network."""
+def _learning_rate(cfg: ml_collections.ConfigDict, run_updates: int | None):
+  """A constant lr, or a linear decay to 0 over `decay_steps` updates of this network
+  (decay_steps 0: over `run_updates`, this network's updates in the whole run)."""
   decay = cfg.get("decay", "none")
   if decay not in DECAYS:
     raise UsageError(f"unknown lr decay {decay!r}; valid: {', '.join(DECAYS)}")
   if decay == "none":
     return cfg.lr
   steps = cfg.get("decay_steps", 0)
+  if steps == 0 and run_updates:
+    steps = run_updates
   if not isinstance(steps, int) or steps <= 0:
     raise UsageError(f"decay='linear' needs decay_steps > 0 (updates of this network), got {steps!r}")
   return optax.linear_schedule(cfg.lr, 0.0, steps)
 
 
-def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
+def make_optimizer(cfg: ml_collections.ConfigDict,
+                   run_updates: int | None = None) -> optax.GradientTransformation:
   """An Optax optimizer from a config group {name, lr, b1, b2[, decay, decay_steps]}.
 
   Separate groups for G and D give each network its own learning rate (TTUR,
   Heusel et al. 2017) and schedule.
   """
-  lr = _learning_rate(cfg)
+  lr = _learning_rate(cfg, run_updates)
   if cfg.name == "adam":
     return optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
   if cfg.name == "rmsprop":  # WGAN (Arjovsky et al. 2017): RMSProp, lr 5e-5
