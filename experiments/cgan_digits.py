@@ -1,7 +1,7 @@
 """Class-conditional GAN on the embedded digits: SNGAN's ResNet at 16x16, conditional
 BatchNorm in G and a projection discriminator (Miyato & Koyama 2018), hinge loss.
 
-Small enough for a 2-core CPU in minutes. `jaxgan generate --labels 7` draws sevens;
+Small enough for a 2-core CPU (23 min, shared). `jaxgan generate --labels 7` draws sevens;
 scripts/evaluate_conditional_digits.py measures how often a classifier trained on the
 real digits agrees with the requested class. For AC-GAN instead:
 --config.model.conditioning=acgan (D also classifies; class-loss weight model.ac_weight).
@@ -26,9 +26,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.ema_decay = 0.999
   c.augment = ""
   # SNGAN's Adam, with TTUR-style faster D (Heusel et al. 2017) instead of n_dis = 5.
-  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=1e-4, b1=0.0, b2=0.9))
+  # G at 2e-4 and 6,000 steps: at 1e-4 / 2,000 steps D had learnt the classes but G had not
+  # (label agreement 14% with EMA, 28% without; 98.8% with these settings).
+  c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.0, b2=0.9))
   c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=4e-4, b1=0.0, b2=0.9))
   c.batch_size = 64
-  c.num_train_steps = 2000
+  c.num_train_steps = 6000        # 23 min on the 2-core CPU, shared with other jobs
   c.sample_every_steps = 500
   return c
