@@ -77,7 +77,8 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
          f"penalty={penalty!r} needs a discriminator without BatchNorm (per-example input "
          "gradients); set --config.model.norm=none or use a model without it")
   return GANDef(generator=generator, discriminator=discriminator,
-                g_tx=optim.make_optimizer(config.optimizer_g, config.get("num_train_steps", 0)), d_tx=_d_optimizer(config),
+                g_tx=optim.make_optimizer(config.optimizer_g, config.get("num_train_steps", 0)),
+                d_tx=_d_optimizer(config),
                 d_loss=d_loss, g_loss=g_loss, grad_accum_steps=accum,
                 skip_nonfinite=policy == "skip", n_critic=n_critic, penalty=penalty,
                 penalty_weight=float(weight), ema_decay=float(ema),
