@@ -86,9 +86,9 @@ def main(argv=None) -> int:
         c = _config(_jpeg_folder(root), a.image_size, 3, a.batch_size, "")
         rows.append({"source": "folder of 128x128 JPEGs", **measure(c, a.seconds)})
       else:
-        import tensorflow_datasets as tfds
+        from jaxgan.data import pipeline
         c = _config("cifar10", 32, 3, a.batch_size, "")
-        with tfds.testing.mock_data(num_examples=2048):
+        with pipeline.mock_tfds(num_examples=2048):
           rows.append({"source": "tfds mock_data cifar10 (32x32)", **measure(c, a.seconds)})
   consumers = []
   if a.train_json:

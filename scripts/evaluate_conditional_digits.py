@@ -10,9 +10,9 @@ untrained generator (chance: ~0.1) and for the real digits with their true label
 classifier's own accuracy: the ceiling).
 """
 
-import argparse
 import functools
-import json
+import os
+import sys
 
 import jax
 import numpy as np
@@ -24,6 +24,9 @@ from jaxgan.generate import load_run
 from jaxgan.metrics import digits
 from jaxgan.train import build
 from jaxgan.train.state import init_state, sampling_params
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evaluate_digits  # noqa: E402  (the shared flags)
 
 
 def evaluate(workdir: str, num: int = 2000, seed: int = 0) -> dict[str, dict]:
@@ -44,19 +47,12 @@ def evaluate(workdir: str, num: int = 2000, seed: int = 0) -> dict[str, dict]:
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", required=True)
-  parser.add_argument("--num", type=int, default=2000)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--json", default=None, help="also write the figures here")
-  args = parser.parse_args()
+  args = evaluate_digits.parse_args(__doc__.splitlines()[0])
   rows = evaluate(args.workdir, args.num, args.seed)
   print(f"{'':12s} {'agreement':>9s}  per class 0..9")
   for name, r in rows.items():
     print(f"{name:12s} {r['agreement']:9.3f}  " + " ".join(f"{v:.2f}" for v in r["per_class"]))
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=2)
+  evaluate_digits.write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -31,21 +31,30 @@ def evaluate(workdir: str, num: int = 2000, seed: int = 0) -> dict[str, dict[str
   return rows
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str) -> argparse.Namespace:
+  """--workdir, --num, --seed, --json: the flags of both digits judges."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--num", type=int, default=2000)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--json", default=None, help="also write the figures here")
-  args = parser.parse_args()
+  return parser.parse_args()
+
+
+def write_json(path: str | None, rows: dict) -> None:
+  if path:
+    with open(path, "w") as f:
+      json.dump(rows, f, indent=2)
+
+
+def main() -> None:
+  args = parse_args(__doc__.splitlines()[0])
   rows = evaluate(args.workdir, args.num, args.seed)
   print(f"{'':12s} {'confidence':>10s} {'coverage':>8s} {'class_kl':>8s} {'digits_is':>9s}")
   for name, r in rows.items():
     print(f"{name:12s} {r['confidence']:10.3f} {r['coverage']:8d} {r['class_kl']:8.3f} "
           f"{r['digits_is']:9.2f}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=2)
+  write_json(args.json, rows)
 
 
 if __name__ == "__main__":

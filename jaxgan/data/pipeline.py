@@ -176,6 +176,12 @@ def preprocess_image(encoded: tf.Tensor, image_size: int, channels: int) -> tf.T
   return image
 
 
+def mock_tfds(num_examples: int):
+  """Context manager: every TFDS dataset yields `num_examples` random examples of its own
+  features, no download (tfds.testing.mock_data). For benchmarks and tests without data."""
+  return tfds.testing.mock_data(num_examples=num_examples)
+
+
 def local_batch_size(global_batch: int, process_count: int) -> int:
   if global_batch % process_count:
     raise UsageError(f"batch_size={global_batch} is not divisible by the {process_count} processes")
