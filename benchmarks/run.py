@@ -75,6 +75,7 @@ class Record:
   date: str
   command: str
   note: str = ""
+  tf32: str = ""     # the float32 matrix-unit settings the implementation ran with
 
 
 class Impl:
@@ -82,12 +83,37 @@ class Impl:
   name: str
   compile_s: float
   flops_per_step: float | None = None
+  tf32: str = ""
 
   def run(self, n: int) -> None:
     raise NotImplementedError
 
   def peak_mem_bytes(self) -> int | None:
     return None
+
+
+# --- float32 precision ----------------------------------------------------------------------
+# PyTorch runs float32 convolutions on TF32 tensor cores by default (cudnn.allow_tf32) but not
+# float32 matmuls; XLA's default precision has its own rules. `--tf32 on|off` sets both
+# frameworks alike, so an f32 ratio compares the same arithmetic; `default` leaves each as is.
+TF32_MODES = ("default", "on", "off")
+
+
+def set_jax_tf32(mode: str) -> None:
+  if mode != "default":
+    jax.config.update("jax_default_matmul_precision",
+                      "tensorfloat32" if mode == "on" else "highest")
+
+
+def jax_tf32_setting() -> str:
+  return f"jax_default_matmul_precision={jax.config.jax_default_matmul_precision}"
+
+
+def set_torch_tf32(torch, mode: str) -> str:
+  if mode != "default":
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = mode == "on"
+  return (f"cudnn.allow_tf32={torch.backends.cudnn.allow_tf32},"
+          f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")
 
 
 # --- jaxgan ----------------------------------------------------------------------------------
@@ -98,6 +124,7 @@ class JaxganImpl(Impl):
     from jaxgan.train import build, parallel, steps
     from jaxgan.train.state import init_state
     self.name = "jaxgan"
+    self.tf32 = jax_tf32_setting()
     config = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
     for k, v in spec.overrides.items():
       config[k] = v
@@ -168,11 +195,12 @@ def model_flops(config) -> float | None:
 
 class TorchImpl(Impl):
   def __init__(self, spec: ModelSpec, batch: int, precision: str, compiled: bool,
-               width: int | None, threads: int):
+               width: int | None, threads: int, tf32: str = "default"):
     import torch
     from benchmarks import torch_dcgan
     self.name = "torch-compile" if compiled else "torch"
     self.torch = torch
+    self.tf32 = set_torch_tf32(torch, tf32)
     self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if self.device.type == "cpu":
       torch.set_num_threads(threads)
@@ -253,9 +281,10 @@ def device_name() -> str:
 
 def benchmark(models: list[str], precisions: list[str], peers: list[str], *, batch_size=None,
               width=None, windows=5, window_s=2.0, n_devices=None, threads=None,
-              command="", on_group=None) -> list[Record]:
+              tf32="default", command="", on_group=None) -> list[Record]:
   """Records for every (model, precision, impl); `on_group(records so far)` after each group."""
   devices = jax.devices()[:n_devices] if n_devices else jax.devices()
+  set_jax_tf32(tf32)
   threads = threads or os.cpu_count()
   records = []
   for name in models:
@@ -269,7 +298,8 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
           notes[peer] = "no PyTorch peer for this model"
           continue
         try:
-          impls.append(TorchImpl(spec, batch, precision, peer == "torch-compile", width, threads))
+          impls.append(TorchImpl(spec, batch, precision, peer == "torch-compile", width, threads,
+                                 tf32))
         except Exception as e:  # e.g. torch.compile without a C++ compiler: say so, go on
           notes[peer] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
       rates = time_round_robin(impls, windows, window_s)
@@ -288,7 +318,7 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
             mfu=achieved / peak if achieved and peak else None,
             windows=[round(r, 5) for r in rates[impl.name]], versions=_versions(),
             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            command=command))
+            command=command, tf32=impl.tf32))
       for peer, why in notes.items():
         print(f"# {name} {precision} {peer}: skipped ({why})", file=sys.stderr)
       if on_group:
@@ -333,6 +363,8 @@ def main(argv=None) -> int:
   p.add_argument("--window-s", type=float, default=2.0, help="target seconds per timed window")
   p.add_argument("--devices", type=int, default=None, help="use the first N devices")
   p.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: all)")
+  p.add_argument("--tf32", default="default", choices=TF32_MODES,
+                 help="float32 on TF32 tensor cores: on/off in both frameworks, or each's default")
   p.add_argument("--json", default=None)
   a = p.parse_args(argv)
   if a.models == "all":
@@ -356,7 +388,7 @@ def main(argv=None) -> int:
   print(f"# {device_name()}; jax {jax.__version__}; median of {a.windows} windows", flush=True)
   records = benchmark(models, precisions, peers, batch_size=a.batch_size, width=a.width,
                       windows=a.windows, window_s=a.window_s, n_devices=a.devices,
-                      threads=a.threads, command=command, on_group=save)
+                      threads=a.threads, tf32=a.tf32, command=command, on_group=save)
   print("# all groups:")
   print(table(records))
   return 0

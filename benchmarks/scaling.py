@@ -24,7 +24,7 @@ from jaxgan.train.state import init_state
 
 def _config(a) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
-      image_size=a.image_size, channels=1, conv_impl="auto", compute_dtype="float32",
+      image_size=a.image_size, channels=1, batch_size=a.batch_size, conv_impl="auto", compute_dtype="float32",
       loss="dcgan", model=dict(name="dcgan", latent_dim=100, g_width=a.width, d_width=a.width),
       optimizer_g=dict(name="adam", lr=2e-4, b1=0.5, b2=0.999),
       optimizer_d=dict(name="adam", lr=2e-4, b1=0.5, b2=0.999)))
