@@ -40,6 +40,44 @@ def test_resnet_shapes(conditioning):
                            g.apply(gv, z, jnp.array([1, 1]), train=False))
 
 
+def _conv_input_dtypes(fn, *args):
+  """Dtypes of the left operand of every convolution `fn(*args)` traces."""
+  jaxpr = jax.make_jaxpr(fn)(*args)
+  found = []
+  def walk(j):
+    for eqn in j.eqns:
+      if eqn.primitive.name == "conv_general_dilated":
+        found.append(eqn.invars[0].aval.dtype)
+      for sub in jax.core.jaxprs_in_params(eqn.params):
+        walk(sub)
+  walk(jaxpr.jaxpr)
+  return found
+
+
+@pytest.mark.parametrize("conditioning", ["", "projection"])
+def test_resnet_bfloat16_convolves_in_bfloat16_and_matches_float32(conditioning):
+  # compute_dtype=bfloat16 must reach every convolution (it once stopped at the module
+  # fields, so "bf16" SNGAN ran in float32), while logits and images stay float32.
+  k = 3 if conditioning else 0
+  kw = dict(image_size=16, channels=3, num_classes=k)
+  g32 = resnet.Generator(latent_dim=8, width=16, **kw)
+  d32 = resnet.Discriminator(width=16, conditioning=conditioning or "projection", **kw)
+  g16, d16 = g32.clone(dtype=jnp.bfloat16), d32.clone(dtype=jnp.bfloat16)
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
+  labels = (jnp.array([0, 1, 2, 0]),) if k else ()
+  gv = _init(g32, z, *labels)
+  x = g32.apply(gv, z, *labels, train=False)
+  dv = _init(d32, x, *labels)
+  for module, v, inp in ((g16, gv, z), (d16, dv, x)):
+    dtypes = _conv_input_dtypes(lambda a: module.apply(v, a, *labels, train=False), inp)
+    assert dtypes and all(t == jnp.bfloat16 for t in dtypes), dtypes
+  x16 = g16.apply(gv, z, *labels, train=False)
+  logits16, logits32 = d16.apply(dv, x, *labels, train=False), d32.apply(dv, x, *labels, train=False)
+  assert x16.dtype == logits16.dtype == jnp.float32
+  rel = lambda a, b: float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+  assert rel(x16, x) < 3e-2 and rel(logits16, logits32) < 3e-2
+
+
 def test_projection_adds_the_class_embedding_inner_product():
   d = resnet.Discriminator(image_size=8, channels=1, width=4, num_classes=2, spectral=False)
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 1))

@@ -43,18 +43,19 @@ class CondBatchNorm(nn.Module):
   2017; SNGAN's conditional G); plain learned scale and shift otherwise."""
   num_classes: int = 0
   axis_name: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
     c = x.shape[-1]
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                      use_scale=not self.num_classes, use_bias=not self.num_classes,
-                     axis_name=self.axis_name, name="bn")(x)
+                     axis_name=self.axis_name, dtype=self.dtype, name="bn")(x)
     if not self.num_classes:
       return x
     gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones, name="gamma")(labels)
     beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros, name="beta")(labels)
-    return x * gamma[:, None, None, :] + beta[:, None, None, :]
+    return (x * gamma[:, None, None, :] + beta[:, None, None, :]).astype(self.dtype)
 
 
 class GBlock(nn.Module):
@@ -62,14 +63,17 @@ class GBlock(nn.Module):
   features: int
   num_classes: int = 0
   bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, labels, train: bool):
-    h = nn.relu(CondBatchNorm(self.num_classes, self.bn_axis_name, name="bn0")(x, labels, train))
-    h = layers.SNConv(self.features, 3, name="conv0")(_upsample(h))
-    h = nn.relu(CondBatchNorm(self.num_classes, self.bn_axis_name, name="bn1")(h, labels, train))
-    h = layers.SNConv(self.features, 3, name="conv1")(h)
-    return h + layers.SNConv(self.features, 1, name="shortcut")(_upsample(x))
+    bn = lambda name: CondBatchNorm(self.num_classes, self.bn_axis_name, self.dtype, name=name)
+    conv = lambda k, name: layers.SNConv(self.features, k, dtype=self.dtype, name=name)
+    h = nn.relu(bn("bn0")(x, labels, train))
+    h = conv(3, "conv0")(_upsample(h))
+    h = nn.relu(bn("bn1")(h, labels, train))
+    h = conv(3, "conv1")(h)
+    return h + conv(1, "shortcut")(_upsample(x))
 
 
 class DBlock(nn.Module):
@@ -79,10 +83,12 @@ class DBlock(nn.Module):
   down: bool = True
   first: bool = False
   spectral: bool = True
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, update_stats: bool):
-    conv = lambda f, k, name: layers.SNConv(f, k, spectral=self.spectral, name=name)
+    conv = lambda f, k, name: layers.SNConv(f, k, spectral=self.spectral, dtype=self.dtype,
+                                            name=name)
     h = x if self.first else nn.relu(x)
     h = conv(self.features, 3, "conv0")(h, update_stats)
     h = conv(self.features, 3, "conv1")(nn.relu(h), update_stats)
@@ -111,12 +117,14 @@ class Generator(nn.Module):
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True):
     if self.num_classes and labels is None:
       raise ValueError("a conditional generator needs labels")
-    x = layers.SNDense(4 * 4 * self.width, name="fc")(z).reshape(-1, 4, 4, self.width)  # (B,4,4,C)
+    x = layers.SNDense(4 * 4 * self.width, dtype=self.dtype, name="fc")(z)
+    x = x.reshape(-1, 4, 4, self.width)                                   # (B, 4, 4, C)
     for i in range(num_resamplings(self.image_size)):
-      x = GBlock(self.width, self.num_classes, self.bn_axis_name, name=f"block{i}")(x, labels, train)
+      x = GBlock(self.width, self.num_classes, self.bn_axis_name, self.dtype,
+                 name=f"block{i}")(x, labels, train)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                     axis_name=self.bn_axis_name, name="bn_out")(x)
-    x = layers.SNConv(self.channels, 3, name="conv_out")(nn.relu(x))
+                     axis_name=self.bn_axis_name, dtype=self.dtype, name="bn_out")(x)
+    x = layers.SNConv(self.channels, 3, dtype=self.dtype, name="conv_out")(nn.relu(x))
     return jnp.tanh(x.astype(jnp.float32))                                # (B, H, W, C)
 
 
@@ -140,8 +148,9 @@ class Discriminator(nn.Module):
     h = x
     for i in range(n_down + 2):
       h = DBlock(self.width, down=i < n_down, first=i == 0, spectral=self.spectral,
-                 name=f"block{i}")(h, train)
-    h = jnp.sum(nn.relu(h), axis=(1, 2))                                   # (B, C)
+                 dtype=self.dtype, name=f"block{i}")(h, train)
+    # The head in float32: a sum over all positions, then logits the losses read in f32.
+    h = jnp.sum(nn.relu(h).astype(jnp.float32), axis=(1, 2))               # (B, C)
     logits = layers.SNDense(1, spectral=self.spectral, name="logit")(h, train)[:, 0]
     if not self.num_classes:
       return logits
