@@ -1,0 +1,145 @@
+"""Per-layer cost of DCGAN's convolutions, forward + backward, jaxgan's formulations beside
+PyTorch's, in one run: where a whole-step gap comes from.
+
+  python -m benchmarks.conv_ops [--image-size 64] [--batch-size 128] [--width 64]
+                                [--repeats 5] [--json OUT]
+
+For every convolution of the DCGAN tutorial's G and D it times output, input gradient and
+kernel gradient (one jitted function per formulation; PyTorch eager with autograd) on the
+same shapes: `lax` (XLA's native transposed / strided convolution), `rearranged` (the
+stride-1 rewrites of jaxgan/models/layers.py), and `torch`. Median of `repeats` calls,
+interleaved so that a noisy neighbour slows all alike. Float32 only.
+"""
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.models import layers
+
+
+def dcgan_convs(image_size: int, width: int, nz: int = 100, channels: int = 3):
+  """[(name, kind, h_in, c_in, c_out, kernel, stride, padding)] of DCGAN's G then D."""
+  n = image_size.bit_length() - 3
+  out, f = [("G.up0", "transpose", 1, nz, width * 2 ** (n - 1), 4, 1, 0)], width * 2 ** (n - 1)
+  h = 4
+  for i in range(n):
+    c_out = channels if i == n - 1 else f // 2
+    out.append((f"G.up{i + 1}", "transpose", h, f, c_out, 4, 2, 1))
+    f, h = c_out, 2 * h
+  f, h = channels, image_size
+  for i in range(n):
+    c_out = width * 2 ** i
+    out.append((f"D.down{i}", "conv", h, f, c_out, 4, 2, 1))
+    f, h = c_out, h // 2
+  out.append(("D.logit", "conv", h, f, 1, 4, 1, 0))
+  return out
+
+
+def _jax_fn(kind, k, s, p, impl):
+  module_cls = layers.ConvTranspose2d if kind == "transpose" else layers.Conv2d
+
+  def forward(kernel, x):
+    m = module_cls(features=kernel.shape[-1], kernel_size=k, stride=s, padding=p, impl=impl)
+    return m.apply({"params": {"kernel": kernel}}, x)
+
+  @jax.jit
+  def fwd_bwd(kernel, x, dy):
+    y, pullback = jax.vjp(forward, kernel, x)
+    dk, dx = pullback(dy)
+    return y, dk, dx
+  return forward, fwd_bwd
+
+
+def _torch_fn(torch, kind, c_in, c_out, k, s, p):
+  nn = torch.nn
+  m = (nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False) if kind == "transpose"
+       else nn.Conv2d(c_in, c_out, k, s, p, bias=False))
+
+  def fwd_bwd(x, dy):
+    x.grad = None
+    m.weight.grad = None
+    y = m(x)
+    y.backward(dy)
+    return y
+  return fwd_bwd
+
+
+def _median_time(fn, repeats):
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--image-size", type=int, default=64)
+  p.add_argument("--batch-size", type=int, default=128)
+  p.add_argument("--width", type=int, default=64)
+  p.add_argument("--repeats", type=int, default=5)
+  p.add_argument("--threads", type=int, default=os.cpu_count())
+  p.add_argument("--json", default=None)
+  a = p.parse_args(argv)
+  try:
+    import torch
+    torch.set_num_threads(a.threads)
+  except ImportError:
+    torch = None
+  rng = np.random.default_rng(0)
+  records = []
+  print(f"# {jax.devices()[0].device_kind}, batch {a.batch_size}, ms per forward+backward "
+        f"(median of {a.repeats})")
+  print(f"{'layer':9s} {'in':>14s} {'out ch':>6s} {'lax':>8s} {'rearr':>8s} {'torch':>8s} "
+        f"{'best/torch':>10s}")
+  for name, kind, h, c_in, c_out, k, s, pad in dcgan_convs(a.image_size, a.width):
+    x = rng.standard_normal((a.batch_size, h, h, c_in)).astype(np.float32)
+    kernel = (0.02 * rng.standard_normal((k, k, c_in, c_out))).astype(np.float32)
+    jx, jk = jnp.asarray(x), jnp.asarray(kernel)
+    h_out = (h - 1) * s - 2 * pad + k if kind == "transpose" else (h + 2 * pad - k) // s + 1
+    dy = rng.standard_normal((a.batch_size, h_out, h_out, c_out)).astype(np.float32)
+    jdy = jnp.asarray(dy)
+    runs = {}
+    for impl in ("lax", "rearranged"):
+      _, f = _jax_fn(kind, k, s, pad, impl)
+      jax.block_until_ready(f(jk, jx, jdy))  # compile
+      runs[impl] = functools.partial(lambda f: jax.block_until_ready(f(jk, jx, jdy)), f)
+    if torch is not None:
+      tf = _torch_fn(torch, kind, c_in, c_out, k, s, pad)
+      tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+      tdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+      tf(tx, tdy)
+      runs["torch"] = lambda: tf(tx, tdy)
+    times = {key: [] for key in runs}
+    for _ in range(a.repeats):  # interleaved
+      for key, fn in runs.items():
+        times[key].append(_median_time(fn, 1))
+    ms = {key: 1e3 * statistics.median(v) for key, v in times.items()}
+    best = min(ms["lax"], ms["rearranged"])
+    ratio = ms["torch"] / best if "torch" in ms else None
+    print(f"{name:9s} {f'{h}x{h}x{c_in}':>14s} {c_out:6d} {ms['lax']:8.1f} {ms['rearranged']:8.1f} "
+          f"{ms.get('torch', float('nan')):8.1f} {f'{ratio:.2f}x' if ratio else '-':>10s}",
+          flush=True)
+    records.append(dict(layer=name, kind=kind, h_in=h, c_in=c_in, c_out=c_out, kernel=k,
+                        stride=s, padding=pad, batch_size=a.batch_size, ms=ms))
+  total = {key: sum(r["ms"].get(key, 0) for r in records) for key in ("lax", "rearranged", "torch")}
+  chosen = sum(min(r["ms"]["lax"], r["ms"]["rearranged"]) for r in records)
+  print(f"{'total':9s} {'':>14s} {'':>6s} {total['lax']:8.1f} {total['rearranged']:8.1f} "
+        f"{total['torch']:8.1f}   best per layer {chosen:.1f}")
+  if a.json:
+    with open(a.json, "w") as f:
+      json.dump(dict(device=jax.devices()[0].device_kind, records=records), f, indent=1)
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())
