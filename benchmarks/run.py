@@ -37,7 +37,7 @@ class ModelSpec:
   config: str                        # experiments/NAME.py
   overrides: dict = field(default_factory=dict)
   batch_size: int = 128
-  torch_peer: str | None = None      # a key of TORCH_PEERS, or None
+  torch_peer: str | None = None      # "dcgan" (torch_dcgan.py), "sngan" (torch_sngan.py) or None
   kimg: bool = False                 # report sec/kimg (the StyleGAN family's unit)
 
 
@@ -46,7 +46,7 @@ MODELS = {
     "dcgan64": ModelSpec("dcgan_base.py", dict(image_size=64, channels=3), 128, "dcgan"),
     "dcgan32": ModelSpec("dcgan_base.py", dict(image_size=32, channels=3), 128, "dcgan"),
     # SNGAN ResNet, CIFAR-10 (Miyato et al. 2018): one step = 5 D updates of 64 + 1 G update.
-    "sngan32": ModelSpec("sngan_cifar10.py", {}, 320, None),
+    "sngan32": ModelSpec("sngan_cifar10.py", {}, 320, "sngan"),
 }
 # Named by the issue; they join MODELS as their train steps land.
 PLANNED = ("stylegan2_64", "stylegan2_256", "pix2pix256", "cyclegan256", "srgan_x4",
@@ -209,16 +209,25 @@ class TorchImpl(Impl):
     if self.device.type == "cpu":
       torch.set_num_threads(threads)
     o = {**MODELS_DEFAULT_OVERRIDES, **spec.overrides}
-    w = width or 64
     torch.manual_seed(0)
-    g = torch_dcgan.DCGANGenerator(o["image_size"], 100, w, o["channels"]).to(self.device)
-    d = torch_dcgan.DCGANDiscriminator(o["image_size"], w, o["channels"]).to(self.device)
-    g.apply(torch_dcgan.weights_init)
-    d.apply(torch_dcgan.weights_init)
+    if spec.torch_peer == "dcgan":
+      w = width or 64
+      g = torch_dcgan.DCGANGenerator(o["image_size"], 100, w, o["channels"]).to(self.device)
+      d = torch_dcgan.DCGANDiscriminator(o["image_size"], w, o["channels"]).to(self.device)
+      g.apply(torch_dcgan.weights_init)
+      d.apply(torch_dcgan.weights_init)
+      make_trainer = torch_dcgan.make_trainer
+    elif spec.torch_peer == "sngan":
+      from benchmarks import torch_sngan
+      g = torch_sngan.Generator(o["image_size"], 128, width or 256, o["channels"]).to(self.device)
+      d = torch_sngan.Discriminator(o["image_size"], width or 128, o["channels"]).to(self.device)
+      make_trainer = torch_sngan.make_trainer
+    else:
+      raise ValueError(f"no PyTorch peer {spec.torch_peer!r}")
     if compiled:
       torch._dynamo.reset()  # a fresh cache per model: no shapes carried over from the last one
       g, d = torch.compile(g, dynamic=False), torch.compile(d, dynamic=False)
-    self._step = torch_dcgan.make_trainer(g, d, device=self.device, precision=precision)
+    self._step = make_trainer(g, d, device=self.device, precision=precision)
     self._real = torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
                             device=self.device) * 2 - 1
     if self.device.type == "cuda":
@@ -244,7 +253,7 @@ class TorchImpl(Impl):
     return int(self.torch.cuda.max_memory_allocated())
 
 
-MODELS_DEFAULT_OVERRIDES = {"image_size": 64, "channels": 3}
+MODELS_DEFAULT_OVERRIDES = {"image_size": 32, "channels": 3}  # for specs without overrides (sngan32)
 
 
 # --- timing ----------------------------------------------------------------------------------

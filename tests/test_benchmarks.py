@@ -56,3 +56,30 @@ def test_unknown_model_is_a_clear_error():
   proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--models", "nope"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0 and "unknown models nope; valid: dcgan64, dcgan32, sngan32" in proc.stderr
+
+
+def test_sngan_peer_builds_jaxgan_networks():
+  """The PyTorch SNGAN peer has jaxgan's layers: the same parameter tensors, by size."""
+  torch = pytest.importorskip("torch")
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from benchmarks import torch_sngan
+  from jaxgan.models import resnet
+
+  def jax_sizes(module, x):
+    params = module.init(jax.random.PRNGKey(0), x, train=False)["params"]
+    return sorted(int(np.size(p)) for p in jax.tree.leaves(params))
+
+  def torch_sizes(module):  # spectral norm's original weight is the parameter
+    return sorted(p.numel() for p in module.parameters())
+
+  g = resnet.Generator(image_size=32, channels=3, latent_dim=128, width=16)
+  d = resnet.Discriminator(image_size=32, channels=3, width=8)
+  assert jax_sizes(g, jnp.zeros((1, 128))) == torch_sizes(torch_sngan.Generator(32, 128, 16, 3))
+  assert jax_sizes(d, jnp.zeros((1, 32, 32, 3))) == torch_sizes(torch_sngan.Discriminator(32, 8, 3))
+  # ... and its step runs: 5 D updates of 2 examples, one G update.
+  step = torch_sngan.make_trainer(torch_sngan.Generator(32, 128, 16, 3),
+                                  torch_sngan.Discriminator(32, 8, 3), device=torch.device("cpu"))
+  d_loss, g_loss = step(torch.rand(10, 3, 32, 32) * 2 - 1)
+  assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
