@@ -76,6 +76,7 @@ class Record:
   command: str
   note: str = ""
   tf32: str = ""     # the float32 matrix-unit settings the implementation ran with
+  peak_mem_what: str = ""  # xla_program_peak | process_allocator_peak | torch_max_memory_allocated
 
 
 class Impl:
@@ -84,6 +85,7 @@ class Impl:
   compile_s: float
   flops_per_step: float | None = None
   tf32: str = ""
+  peak_mem_what: str = ""   # which peak peak_mem_bytes() measured
 
   def run(self, n: int) -> None:
     raise NotImplementedError
@@ -157,9 +159,20 @@ class JaxganImpl(Impl):
     jax.block_until_ready(self._state)
 
   def peak_mem_bytes(self) -> int | None:
+    # The compiled step's own peak (parameters, optimizer state, batch, activations and
+    # scratch, donated buffers counted once), from XLA's buffer assignment: per program,
+    # unlike the allocator's peak_bytes_in_use, which is the whole process's so far.
+    try:
+      peak = self._step.memory_analysis().peak_memory_in_bytes
+    except Exception:
+      peak = 0
+    if peak > 0:
+      self.peak_mem_what = "xla_program_peak"
+      return int(peak)
     stats = [d.memory_stats() for d in self.devices]
     if not all(stats) or any("peak_bytes_in_use" not in s for s in stats):
       return None  # XLA:CPU keeps no allocator statistics
+    self.peak_mem_what = "process_allocator_peak"
     return max(s["peak_bytes_in_use"] for s in stats)
 
 
@@ -250,6 +263,7 @@ class TorchImpl(Impl):
   def peak_mem_bytes(self) -> int | None:
     if self.device.type != "cuda":
       return None
+    self.peak_mem_what = "torch_max_memory_allocated"
     return int(self.torch.cuda.max_memory_allocated())
 
 
@@ -320,13 +334,14 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
       peak = peaks.peak_flops(jax.devices()[0], precision)
       for impl in impls:
         sps = statistics.median(rates[impl.name])
+        peak_mem = impl.peak_mem_bytes()
         achieved = flops * sps if flops else None
         records.append(Record(
             model=name, impl=impl.name, device=device_name(),
             n_devices=len(devices) if impl.name == "jaxgan" else 1, batch_size=batch,
             precision=precision, steps_per_s=sps, images_per_s=sps * batch,
             sec_per_kimg=1000.0 / (sps * batch), compile_s=impl.compile_s,
-            peak_mem_bytes=impl.peak_mem_bytes(), flops_per_step=flops,
+            peak_mem_bytes=peak_mem, peak_mem_what=impl.peak_mem_what, flops_per_step=flops,
             achieved_flops_per_s=achieved, peak_flops_per_s=peak,
             mfu=achieved / peak if achieved and peak else None,
             windows=[round(r, 5) for r in rates[impl.name]], versions=_versions(),
@@ -337,6 +352,12 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
       if on_group:
         on_group(records)
   return records
+
+
+def _bytes(n: int | None) -> str:
+  if not n:
+    return "-"
+  return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def table(records: list[Record]) -> str:
@@ -350,7 +371,7 @@ def table(records: list[Record]) -> str:
         f"| {r.model} | {r.impl} | {r.precision} | {r.batch_size} | {r.steps_per_s:.3f} | "
         f"{r.images_per_s:.1f} | {r.sec_per_kimg:.2f} | "
         f"{f'{r.steps_per_s / ratio:.2f}x' if ratio else '-'} | {r.compile_s:.1f} | "
-        f"{f'{r.peak_mem_bytes / 2**30:.2f} GiB' if r.peak_mem_bytes else '-'} | "
+        f"{_bytes(r.peak_mem_bytes)} | "
         f"{f'{r.flops_per_step / 1e9:.4g}' if r.flops_per_step else '-'} | "
         f"{f'{r.achieved_flops_per_s / 1e12:.3g}' if r.achieved_flops_per_s else '-'} | "
         f"{f'{100 * r.mfu:.2g}%' if r.mfu else '-'} |")
