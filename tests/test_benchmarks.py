@@ -55,4 +55,5 @@ def test_harness_without_tensorflow_and_its_flop_count(tmp_path):
 def test_unknown_model_is_a_clear_error():
   proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--models", "nope"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
-  assert proc.returncode != 0 and "unknown models nope; valid: dcgan64, dcgan32, sngan32" in proc.stderr
+  assert proc.returncode != 0 and ("unknown models nope; valid: dcgan64, dcgan32, sngan32, stylegan2_64, "
+                                   "stylegan2_256") in proc.stderr
