@@ -318,6 +318,7 @@ def test_lazy_regularisers_run_exactly_on_their_steps(one_device):
   assert np.any(state.g.batch_stats["w_avg"] != 0) and state.g_ema
 
 
+@pytest.mark.slow  # a second compilation of the step (about a minute on 2 cores)
 def test_eight_devices_equal_one(one_device, initial_state):
   snaps, ref_metrics, _ = one_device
   eight, metrics, compiles = _run(8, 3, initial_state)
@@ -334,6 +335,7 @@ def test_eight_devices_equal_one(one_device, initial_state):
   assert max(diffs) < 1e-3, max(diffs)
 
 
+@pytest.mark.slow  # the data pipeline and the loop's own compilations
 def test_cli_trains_and_writes_a_checkpoint(tmp_path, tfds_dir):
   workdir = tmp_path / "run"
   overrides = [f"--config.{k}={v}" for k, v in TINY.items()]
@@ -344,3 +346,22 @@ def test_cli_trains_and_writes_a_checkpoint(tmp_path, tfds_dir):
                    "--config.num_samples=4"]) == 0
   saved = [n for n in os.listdir(workdir) if "checkpoint" in n]
   assert saved, os.listdir(workdir)
+
+
+def test_checkpoints_from_before_extras_still_restore(tmp_path):
+  """GANState.extras (StyleGAN2's pl_mean) is new: a checkpoint without it restores, extras {}."""
+  import dataclasses
+  import orbax.checkpoint as ocp
+  from helpers import tiny_config as dcgan_tiny
+  from jaxgan.train import checkpoint
+  c = dcgan_tiny("")
+  state = jax.jit(functools.partial(init_state, build.build_gan(c), 0, build.image_shape(c)))()
+  old = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "extras"}
+  with ocp.CheckpointManager(str(tmp_path / "checkpoints")) as m:
+    m.save(3, args=ocp.args.StandardSave(old))
+    m.wait_until_finished()
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+  restored = checkpoint.Checkpointer(str(tmp_path)).restore(target, 3)
+  assert restored.extras == {}
+  for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state)):
+    np.testing.assert_array_equal(a, b)
