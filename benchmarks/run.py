@@ -159,11 +159,33 @@ def model_flops(config) -> float | None:
   that its cost analysis does not count (measured: 1.4 of 253 GFLOP on an H200), and on CPU
   jaxgan runs rearranged convolutions that do extra work on zero taps. One count of the
   model's arithmetic serves every device, formulation and peer.
+
+  StyleGAN2: XLA counts a lax.cond's branches as if taken every step, so the count is the
+  step without lazy phases plus each phase's extra FLOPs divided by its interval (the mean
+  step over a full cycle).
   """
-  from jaxgan.train import build, steps
-  from jaxgan.train.state import init_state
   config = config.copy_and_resolve_references()
   config.conv_impl = "lax"
+  if config.model.name != "stylegan2":
+    return _step_flops(config)
+  lazy = [k for k in ("r1_interval", "pl_interval") if config.stylegan2.get(k, 0)]
+
+  def only(kept):
+    c = config.copy_and_resolve_references()
+    for k in lazy:
+      if k != kept:
+        c.stylegan2[k] = 0
+    return _step_flops(c)
+
+  counts = [only(None)] + [only(k) for k in lazy]
+  if None in counts:
+    return None
+  return counts[0] + sum((n - counts[0]) / config.stylegan2[k] for k, n in zip(lazy, counts[1:]))
+
+
+def _step_flops(config) -> float | None:
+  from jaxgan.train import build, steps
+  from jaxgan.train.state import init_state
   gan = build.build_gan(config)
   state = jax.eval_shape(functools.partial(init_state, gan, 0, build.image_shape(config)))
   batch = {"image": jax.ShapeDtypeStruct((config.batch_size, *build.image_shape(config)),
