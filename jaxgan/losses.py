@@ -200,3 +200,30 @@ def check_penalty(name: str) -> str:
   if name not in PENALTIES:
     raise UsageError(f"unknown penalty {name!r}; valid: {', '.join(PENALTIES)}")
   return name
+
+
+# --- Path-length regularisation (StyleGAN2, Karras et al. 2020, sec. 3.2) ----------------------
+
+
+def path_length_grads(synthesis_fn: Callable[[jax.Array], jax.Array], ws: jax.Array,
+                      noise: jax.Array) -> jax.Array:
+  """J_w^T y per example: the gradient of sum(g(ws) * noise) w.r.t. ws (B, num_ws, w_dim).
+
+  `noise` ~ N(0, 1) / sqrt(H * W), shaped like the images (the paper's y)."""
+  return jax.grad(lambda w: jnp.sum(synthesis_fn(w).astype(jnp.float32) * noise))(ws)
+
+
+def path_lengths(ws_grads: jax.Array) -> jax.Array:
+  """||J_w^T y||_2 per example, (B,): the squared norm over w's dims averaged over the
+  num_ws copies of w, then the square root (as NVIDIA's implementation)."""
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(ws_grads), axis=2), axis=1))
+
+
+def path_length_penalty(lengths: jax.Array, pl_mean: jax.Array, decay: float,
+                        batch_mean: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """(||J^T y|| - a)^2 per example and the new running mean a (decayed towards the batch
+  mean by `decay`; the penalty uses the new a). `batch_mean` overrides mean(lengths)
+  (the global batch's, under pmap). Returns (penalty (B,), new pl_mean)."""
+  mean = jnp.mean(lengths) if batch_mean is None else batch_mean
+  new_mean = pl_mean + decay * (mean - pl_mean)
+  return jnp.square(lengths - new_mean), new_mean

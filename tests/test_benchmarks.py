@@ -63,7 +63,23 @@ def test_harness_without_tensorflow_and_its_flop_count(tmp_path):
 def test_unknown_model_is_a_clear_error():
   proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--models", "nope"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
-  assert proc.returncode != 0 and "unknown models nope; valid: dcgan64, dcgan32, sngan32" in proc.stderr
+  assert proc.returncode != 0 and ("unknown models nope; valid: dcgan64, dcgan32, sngan32, stylegan2_64, "
+                                   "stylegan2_256") in proc.stderr
+
+
+@pytest.mark.slow  # compiles a (tiny) StyleGAN2 step: about two minutes on 2 cores
+def test_stylegan2_smoke_with_width(tmp_path):
+  out = tmp_path / "b.json"
+  proc = subprocess.run([sys.executable, "-c", BLOCK_TF, "--models", "stylegan2_64", "--width", "8",
+                         "--peers", "", "--windows", "1", "--window-s", "0.1", "--json", str(out)],
+                        cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  (r,) = json.loads(out.read_text())
+  assert r["model"] == "stylegan2_64" and r["batch_size"] == 16
+  assert r["sec_per_kimg"] == pytest.approx(1000 / r["images_per_s"])
+  assert r["flops_per_step"] and r["flops_per_step"] > 0
+
+
 
 
 def test_sngan_peer_builds_jaxgan_networks():

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.errors import UsageError
-from jaxgan.models import dcgan, mlp, packing, resnet
+from jaxgan.models import dcgan, mlp, packing, resnet, stylegan2
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CONDITIONINGS = ("projection", "acgan")
@@ -101,7 +101,27 @@ def _resnet(config, bn_axis_name):
   return g, d
 
 
-MODELS = {"dcgan": _dcgan, "mlp": _mlp, "resnet": _resnet}
+def _stylegan2(config, bn_axis_name):
+  del bn_axis_name  # no batch statistics
+  _check_channels(config)
+  m = config.model
+  if num_classes(config) or _spectral(config):
+    raise UsageError("model stylegan2 is unconditional without spectral norm; set "
+                     "model.num_classes=0 and model.spectral_norm=False")
+  stylegan2.log2_resolution(config.image_size)  # validates the resolution with a clear message
+  dtype = compute_dtype(config)
+  clamp = m.get("conv_clamp", 0.0) or None  # 0: no clamp
+  g = stylegan2.Generator(image_size=config.image_size, channels=config.channels,
+                          latent_dim=m.latent_dim, w_dim=m.get("w_dim", m.latent_dim),
+                          mapping_layers=m.mapping_layers, channel_base=m.channel_base,
+                          channel_max=m.channel_max, conv_clamp=clamp, dtype=dtype)
+  d = stylegan2.Discriminator(image_size=config.image_size, channels=config.channels,
+                              channel_base=m.channel_base, channel_max=m.channel_max,
+                              mbstd_group=m.mbstd_group, conv_clamp=clamp, dtype=dtype)
+  return g, d
+
+
+MODELS = {"dcgan": _dcgan, "mlp": _mlp, "resnet": _resnet, "stylegan2": _stylegan2}
 
 
 def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None):

@@ -296,3 +296,199 @@ class SNEmbed(nn.Module):
     if self.spectral:
       table = spectral_normalize(self, table, update_stats, self.n_power_iterations)
     return table[labels]
+
+
+# --- StyleGAN2 blocks (Karras et al. 2020) ---------------------------------------------------
+# Equalized learning rate: parameters are stored ~N(0, 1) (scaled by 1/lr_mul) and multiplied
+# at run time by lr_mul / sqrt(fan_in), so Adam's per-parameter step sizes match across layers.
+# Resampling uses the [1, 3, 3, 1] FIR filter as upfirdn: zero-insert by `up`, pad, convolve
+# with the separable normalised filter, keep every `down`-th sample.
+
+FIR_TAPS = (1.0, 3.0, 3.0, 1.0)
+LRELU_GAIN = 2.0 ** 0.5  # keeps the activations' second moment through leaky ReLU(0.2)
+
+
+def bias_act(x: jax.Array, bias: jax.Array | None, *, act: bool, gain: float = 1.0,
+             clamp: float | None = None) -> jax.Array:
+  """x + bias, then leaky ReLU(0.2) * sqrt(2) (act) times `gain`, clipped to +-clamp * gain."""
+  if bias is not None:
+    x = x + bias.astype(x.dtype)
+  if act:
+    x = jax.nn.leaky_relu(x, 0.2) * LRELU_GAIN
+  if gain != 1.0:
+    x = x * gain
+  if clamp:
+    x = jnp.clip(x, -clamp * gain, clamp * gain)
+  return x
+
+
+FIR_IMPLS = ("auto", "slices", "conv")
+
+
+def _fir_1d(x: jax.Array, axis: int, taps: jax.Array, down: int, impl: str) -> jax.Array:
+  """VALID convolution with `taps` along spatial `axis` (1 or 2), keeping every `down`-th
+  output: a sum of shifted slices (fuses elementwise; "slices") or a depthwise conv
+  ("conv": XLA:CPU compiles its double backward about 1.5x faster). "auto": conv on CPU."""
+  if impl == "auto":
+    impl = "conv" if jax.default_backend() == "cpu" else "slices"
+  if impl == "conv":
+    c = x.shape[-1]
+    shape = (len(taps), 1, 1, c) if axis == 1 else (1, len(taps), 1, c)
+    kernel = jnp.broadcast_to(taps[::-1].astype(x.dtype).reshape(shape[:2] + (1, 1)), shape)
+    strides = (down, 1) if axis == 1 else (1, down)
+    return lax.conv_general_dilated(x, kernel, strides, "VALID", dimension_numbers=_NHWC,
+                                    feature_group_count=c)
+  if impl != "slices":
+    raise ValueError(f"unknown FIR impl {impl!r}; valid: {', '.join(FIR_IMPLS)}")
+  n = x.shape[axis] - len(taps) + 1
+  y = None
+  for t, c in enumerate(taps[::-1]):  # convolution, not correlation
+    term = c.astype(x.dtype) * lax.slice_in_dim(x, t, t + n, axis=axis)
+    y = term if y is None else y + term
+  return lax.slice_in_dim(y, 0, n, stride=down, axis=axis) if down > 1 else y
+
+
+def _pad_or_crop(x: jax.Array, axis: int, before: int, after: int) -> jax.Array:
+  widths = [(0, 0, 0)] * x.ndim
+  widths[axis] = (before, after, 0)
+  return lax.pad(x, jnp.zeros((), x.dtype), widths)  # negative widths crop
+
+
+def upfirdn_2d(x: jax.Array, *, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0),
+               gain: float = 1.0, taps=FIR_TAPS, impl: str = "auto") -> jax.Array:
+  """NHWC upfirdn with the separable filter outer(taps, taps) / sum(taps)^2 times `gain`.
+
+  Each spatial axis: zero-insert (sample i lands at up * i, length up * n), pad by
+  `pad` = (before, after) (negative crops), convolve VALID, keep every `down`-th sample.
+  `impl`: see FIR_IMPLS (the same function).
+  """
+  f = jnp.asarray(taps, jnp.float32)
+  f = f / jnp.sum(f) * (gain ** 0.5)  # the gain split over the two passes
+  for axis in (1, 2):
+    if up > 1:
+      shape = list(x.shape)
+      x = jnp.expand_dims(x, axis + 1)
+      x = _pad_or_crop(x, axis + 1, 0, up - 1)
+      shape[axis] *= up
+      x = x.reshape(shape)
+    x = _fir_1d(_pad_or_crop(x, axis, *pad), axis, f, down, impl)
+  return x
+
+
+def upsample_2d(x: jax.Array) -> jax.Array:
+  """2x FIR upsampling, H -> 2H (StyleGAN2's RGB skips); a constant image stays constant."""
+  return upfirdn_2d(x, up=2, pad=(2, 1), gain=4.0)
+
+
+def conv_up_2d(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """3x3 'same' conv at twice the resolution, (B, H, W, I) -> (B, 2H, 2W, O): the transposed
+  (input-dilated) convolution then the FIR blur, equal to FIR upsampling padded by (3, 2)
+  followed by a VALID conv, at a quarter of its MACs."""
+  k = kernel.shape[0]
+  y = lax.conv_general_dilated(x, kernel, (1, 1), ((k - 1, k - 1),) * 2, lhs_dilation=(2, 2),
+                               dimension_numbers=_NHWC)
+  return upfirdn_2d(y, pad=(1, 1), gain=4.0)
+
+
+def conv_down_2d(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Conv at half the resolution, (B, H, W, I) -> (B, H/2, W/2, O): FIR blur, then a stride-2
+  VALID conv (3x3: the blur pads by 2; 1x1: blur and subsample first, as upfirdn down=2)."""
+  k = kernel.shape[0]
+  if k == 1:
+    return lax.conv_general_dilated(upfirdn_2d(x, down=2, pad=(1, 1)), kernel, (1, 1), "VALID",
+                                    dimension_numbers=_NHWC)
+  p = (len(FIR_TAPS) - 2 + k - 1) // 2
+  return lax.conv_general_dilated(upfirdn_2d(x, pad=(p, p)), kernel, (2, 2), "VALID",
+                                  dimension_numbers=_NHWC)
+
+
+class EqualizedDense(nn.Module):
+  """Dense layer with equalized learning rate: y = x @ (W * lr_mul / sqrt(in)) + b * lr_mul."""
+  features: int
+  lr_mul: float = 1.0
+  bias_init: float = 0.0       # the effective initial bias is bias_init * lr_mul
+  act: bool = False            # leaky ReLU(0.2) * sqrt(2)
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    fan_in = x.shape[-1]
+    w = self.param("kernel", lambda k, s: jax.random.normal(k, s) / self.lr_mul,
+                   (fan_in, self.features))
+    b = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
+    w = w * (self.lr_mul / fan_in ** 0.5)
+    y = x.astype(self.dtype) @ w.astype(self.dtype)
+    return bias_act(y, b * self.lr_mul, act=self.act)
+
+
+class EqualizedConv(nn.Module):
+  """Conv with equalized learning rate (weight * 1/sqrt(in * k * k)), 'same' or resampled by 2
+  (`resample` = "down": the FIR conv_down_2d), bias, optional activation, gain and clamp."""
+  features: int
+  kernel_size: int = 3
+  resample: str = ""           # "" or "down"
+  use_bias: bool = True
+  act: bool = True
+  clamp: float | None = None
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, gain: float = 1.0) -> jax.Array:
+    k, fan_in = self.kernel_size, x.shape[-1] * self.kernel_size ** 2
+    w = self.param("kernel", nn.initializers.normal(1.0), (k, k, x.shape[-1], self.features))
+    w = (w * fan_in ** -0.5).astype(self.dtype)
+    x = x.astype(self.dtype)
+    if self.resample == "down":
+      y = conv_down_2d(x, w)
+    else:
+      y = lax.conv_general_dilated(x, w, (1, 1), ((k // 2, k // 2),) * 2, dimension_numbers=_NHWC)
+    b = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
+    return bias_act(y, b, act=self.act, gain=gain, clamp=self.clamp)
+
+
+def modulated_conv(x: jax.Array, kernel: jax.Array, styles: jax.Array, *, demodulate: bool = True,
+                   up: bool = False, eps: float = 1e-8) -> jax.Array:
+  """StyleGAN2's modulated convolution, as a shared-weight conv between per-sample scalings.
+
+  Equals convolving sample b with w'_{k,i,o} = w_{k,i,o} s_{b,i}, demodulated by
+  1 / sqrt(sum_{k,i} w'^2 + eps) per output channel (the per-sample-weight form).
+
+  Args:
+    x: (B, H, W, I) activations.
+    kernel: (k, k, I, O) weights, any scale (demodulation removes it).
+    styles: (B, I) per-sample input-channel scales.
+    demodulate: normalise each output channel (not for toRGB).
+    up: 2x FIR upsampling (conv_up_2d) instead of a 'same' conv.
+  Returns:
+    (B, H', W', O) in x's dtype.
+  """
+  k = kernel.shape[0]
+  y = x * styles[:, None, None, :].astype(x.dtype)
+  if up:
+    y = conv_up_2d(y, kernel.astype(x.dtype))
+  else:
+    y = lax.conv_general_dilated(y, kernel.astype(x.dtype), (1, 1), ((k // 2, k // 2),) * 2,
+                                 dimension_numbers=_NHWC)
+  if demodulate:
+    w2 = jnp.sum(jnp.square(kernel.astype(jnp.float32)), axis=(0, 1))          # (I, O)
+    d = lax.rsqrt(jnp.square(styles.astype(jnp.float32)) @ w2 + eps)           # (B, O)
+    y = y * d[:, None, None, :].astype(y.dtype)
+  return y
+
+
+def minibatch_stddev(x: jax.Array, group_size: int, num_channels: int = 1) -> jax.Array:
+  """Appends `num_channels` features: the std over each group of `group_size` consecutive
+  examples, averaged over its channel slice and pixels, broadcast to the group.
+
+  Consecutive groups keep a group on one device when the per-device batch is a multiple of
+  the group size (NVIDIA groups strided examples; both are random groups of the batch).
+  """
+  b, h, w, c = x.shape
+  g = min(group_size, b)
+  if b % g:
+    raise ValueError(f"batch {b} is not a multiple of the minibatch-stddev group {g}")
+  y = x.astype(jnp.float32).reshape(b // g, g, h, w, num_channels, c // num_channels)
+  y = jnp.sqrt(jnp.var(y, axis=1) + 1e-8)                     # (b/g, h, w, F, c/F)
+  y = jnp.mean(y, axis=(1, 2, 4))                             # (b/g, F)
+  y = jnp.broadcast_to(y[:, None, None, None, :], (b // g, g, h, w, num_channels))
+  return jnp.concatenate([x, y.reshape(b, h, w, num_channels).astype(x.dtype)], axis=-1)

@@ -8,8 +8,11 @@ brackets): loss ["dcgan"], penalty ["none": "gp" | "r1" | "r2"], penalty_weight
 [0: WGAN-GP's lambda, or R1/R2's gamma (the term is gamma/2 ||grad||^2)], weight_clip
 [0: off; WGAN clips D's weights to +-weight_clip], n_critic [1], ema_decay [0: no EMA],
 augment ["": DiffAugment policy, e.g. "translation,cutout,color"], nonfinite ["stop"].
+model.name="stylegan2" also reads the `stylegan2` group (StyleGAN2Options' fields) and runs
+the lazy-regularised StyleGAN2 step; `stylegan2.ema_kimg` > 0 sets ema_decay.
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -20,6 +23,7 @@ from jaxgan import losses, models
 from jaxgan.errors import UsageError
 from jaxgan.train import optim, parallel
 from jaxgan.train.state import GANDef, GANState, init_state
+from jaxgan.train.stylegan2_step import StyleGAN2Options
 
 NONFINITE_POLICIES = ("stop", "skip")
 
@@ -47,6 +51,8 @@ def _augment(config):
 
 def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None) -> GANDef:
   """The GANDef `config` describes; UsageError names a bad field and the valid values."""
+  if config.model.name == "stylegan2":
+    return build_stylegan2(config)
   d_loss, g_loss = losses.get_gan_loss(config.loss)
   penalty = losses.check_penalty(config.get("penalty", "none"))
   weight = config.get("penalty_weight", 0.0)
@@ -84,6 +90,60 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
                 penalty_weight=float(weight), ema_decay=float(ema),
                 num_classes=models.num_classes(config),
                 ac_weight=models.ac_weight(config), augment=_augment(config))
+
+
+def _lazy_adam(cfg: ml_collections.ConfigDict, interval: int) -> ml_collections.ConfigDict:
+  """The optimizer group corrected for a lazy regulariser every `interval` steps (one extra
+  update per interval): lr * c, b1 ** c, b2 ** c with c = interval / (interval + 1)."""
+  cfg = cfg.copy_and_resolve_references()
+  if interval > 0 and cfg.name == "adam":
+    c = interval / (interval + 1)
+    cfg.lr, cfg.b1, cfg.b2 = cfg.lr * c, cfg.b1 ** c, cfg.b2 ** c
+  return cfg
+
+
+def _stylegan2_options(config) -> StyleGAN2Options:
+  fields = {f.name for f in dataclasses.fields(StyleGAN2Options)}
+  group = dict(config.get("stylegan2", {}) or {})
+  unknown = sorted(set(group) - fields)
+  _check(not unknown, f"unknown stylegan2 options {', '.join(unknown)}; valid: "
+         f"{', '.join(sorted(fields))}")
+  o = StyleGAN2Options(**group)
+  for name in ("r1_interval", "pl_interval"):
+    v = getattr(o, name)
+    _check(isinstance(v, int) and v >= 0, f"stylegan2.{name} must be an integer >= 0, got {v!r}")
+  _check(isinstance(o.pl_batch_shrink, int) and o.pl_batch_shrink >= 1
+         and config.batch_size % o.pl_batch_shrink == 0,
+         f"stylegan2.pl_batch_shrink={o.pl_batch_shrink!r} must be an integer >= 1 dividing "
+         f"batch_size={config.batch_size}")
+  _check(0.0 <= o.mixing_prob <= 1.0, f"stylegan2.mixing_prob must be in [0, 1], got {o.mixing_prob!r}")
+  _check(config.get("penalty", "none") == "none" and config.get("n_critic", 1) == 1
+         and config.get("grad_accum_steps", 1) == 1 and not config.get("augment", "")
+         and models.pack_size(config) == 1,
+         "model stylegan2 has its own lazy R1 (stylegan2.r1_gamma): set penalty=none, "
+         "n_critic=1, grad_accum_steps=1, augment='' and model.pack=1")
+  return o
+
+
+def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:
+  """The StyleGAN2 GANDef: its options, Adam corrected for the lazy intervals, and the EMA
+  decay of a half-life of ema_kimg thousand images at this batch size."""
+  o = _stylegan2_options(config)
+  d_loss, g_loss = losses.get_gan_loss(config.loss)
+  _check(not losses.batch_coupled(d_loss), f"stylegan2 needs a per-example loss, got {config.loss!r}")
+  policy = config.get("nonfinite", "stop")
+  _check(policy in NONFINITE_POLICIES,
+         f"unknown nonfinite policy {policy!r}; valid: {', '.join(NONFINITE_POLICIES)}")
+  ema = 0.5 ** (config.batch_size / (o.ema_kimg * 1000)) if o.ema_kimg > 0 else config.get(
+      "ema_decay", 0.0)
+  _check(0.0 <= ema < 1.0, f"ema_decay must be in [0, 1), got {ema!r}")
+  steps = config.get("num_train_steps", 0)
+  generator, discriminator = models.build_models(config)
+  return GANDef(generator=generator, discriminator=discriminator,
+                g_tx=optim.make_optimizer(_lazy_adam(config.optimizer_g, o.pl_interval), steps),
+                d_tx=optim.make_optimizer(_lazy_adam(config.optimizer_d, o.r1_interval), steps),
+                d_loss=d_loss, g_loss=g_loss, skip_nonfinite=policy == "skip",
+                ema_decay=float(ema), stylegan2=o)
 
 
 def is_point_data(config) -> bool:

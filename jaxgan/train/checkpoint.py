@@ -12,6 +12,7 @@ trusting it; a step that fails is moved (never deleted) to `workdir/corrupt_chec
 and the next older one is tried.
 """
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -209,7 +210,17 @@ class Checkpointer:
   def restore(self, abstract_state, step: int | None = None):
     """The state saved at `step` (default: latest), laid out as `abstract_state` says."""
     step = self.latest_step() if step is None else step
-    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    try:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    except ValueError as e:
+      if getattr(abstract_state, "extras", None) != {} or "extras" not in str(e):
+        raise
+    # Written before GANState had `extras` (empty for every model but StyleGAN2): restore
+    # the other fields and keep extras = {}.
+    fields = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
+              if f.name != "extras"}
+    restored = self._manager.restore(step, args=ocp.args.StandardRestore(fields))
+    return abstract_state.replace(**restored)
 
   def restore_latest_good(self, abstract_state):
     """(state, step) of the newest checkpoint that verifies and restores; (None, None) if none.

@@ -26,6 +26,9 @@ class GANState:
   # Exponential moving average of G's parameters (sampling uses it when present);
   # {} when the config's ema_decay is 0.
   g_ema: PyTree = flax.struct.field(default_factory=dict)
+  # Running statistics of the step itself: StyleGAN2's path-length mean {"pl_mean": f32[]};
+  # {} for the other models (their checkpoints keep their old structure).
+  extras: PyTree = flax.struct.field(default_factory=dict)
 
 
 @flax.struct.dataclass
@@ -48,6 +51,9 @@ class GANDef:
   num_classes: int = flax.struct.field(pytree_node=False, default=0)  # > 0: class-conditional
   ac_weight: float = flax.struct.field(pytree_node=False, default=0.0)  # AC-GAN class loss weight
   augment: Any = flax.struct.field(pytree_node=False, default=None)  # x, key -> x (DiffAugment)
+  # StyleGAN2Options (jaxgan/train/stylegan2_step.py): the lazy-regularised StyleGAN2 step
+  # replaces the default one; None: the default step.
+  stylegan2: Any = flax.struct.field(pytree_node=False, default=None)
 
   @property
   def latent_dim(self) -> int:
@@ -78,7 +84,9 @@ def init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANState
   d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros((1, *image_shape), jnp.float32),
                 labels)
   g_ema = jax.tree.map(jnp.copy, g.params) if gan.ema_decay > 0 else {}
-  return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d, g_ema=g_ema)
+  extras = {"pl_mean": jnp.zeros((), jnp.float32)} if gan.stylegan2 is not None else {}
+  return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d, g_ema=g_ema,
+                  extras=extras)
 
 
 def sampling_params(state: GANState):

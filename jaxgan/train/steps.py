@@ -179,6 +179,9 @@ def gan_train_step(state: GANState, batch: dict, *, gan: GANDef,
     (new state, metrics): losses, mean sigmoid(D(x)), sigmoid(D(G(z))) before and after
     the D update, penalty and class losses when used, gradient and parameter norms.
   """
+  if gan.stylegan2 is not None:  # its own phases (imported here: it builds on this module)
+    from jaxgan.train.stylegan2_step import stylegan2_train_step
+    return stylegan2_train_step(state, batch, gan=gan, axis_name=axis_name)
   real = batch["image"]
   if gan.grad_accum_steps > 1:
     z = step_latents(state, real.shape[0], gan.latent_dim, axis_name)
@@ -236,7 +239,7 @@ def _finish(state, g_new, d_new, d_grads, g_grads, axis_name, *, skip_nonfinite=
             ema_decay=0.0, **values):
   """The new state and the step's metrics (averaged over the pmap axis).
 
-  With `ema_decay` > 0 the EMA of G's parameters moves towards the new ones.
+  With `ema_decay` > 0 (a float, or a traced scalar) the EMA of G's parameters moves towards the new ones.
   With `skip_nonfinite`, a step whose losses, gradients or new parameters are not all
   finite keeps the old networks, EMA and optimizer states (the step counter still
   advances, so the data and noise move on) and reports skipped=1. Every quantity tested
@@ -250,7 +253,7 @@ def _finish(state, g_new, d_new, d_grads, g_grads, axis_name, *, skip_nonfinite=
       "g_param_norm": optax.global_norm(g_new.params),
   })
   g_ema = state.g_ema
-  if ema_decay > 0:
+  if isinstance(ema_decay, jax.Array) or ema_decay > 0:  # a traced decay: StyleGAN2's ramp-up
     g_ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, state.g_ema,
                          g_new.params)
   if skip_nonfinite:
