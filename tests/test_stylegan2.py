@@ -374,3 +374,19 @@ def test_checkpoints_from_before_extras_still_restore(tmp_path):
   assert restored.extras == {}
   for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_bfloat16_reaches_every_convolution():
+  # compute_dtype=bfloat16 must reach G's and D's convolutions (parameters stay float32).
+  from test_zoo_models import _conv_input_dtypes
+  g = stylegan2.Generator(image_size=16, latent_dim=8, w_dim=8, mapping_layers=2,
+                          channel_base=64, channel_max=16, dtype=jnp.bfloat16)
+  d = stylegan2.Discriminator(image_size=16, channel_base=64, channel_max=16, dtype=jnp.bfloat16)
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
+  gv = g.init(jax.random.PRNGKey(1), z)
+  x = g.apply(gv, z)
+  dv = d.init(jax.random.PRNGKey(2), x)
+  for fn, arg in ((lambda z: g.apply(gv, z), z), (lambda x: d.apply(dv, x), x)):
+    dtypes = _conv_input_dtypes(fn, arg)
+    assert dtypes and all(t == jnp.bfloat16 for t in dtypes), dtypes
+  assert x.dtype == jnp.float32 and d.apply(dv, x).dtype == jnp.float32
