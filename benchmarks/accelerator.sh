@@ -3,11 +3,15 @@
 #
 #   bash benchmarks/accelerator.sh [OUT_DIR]      (default: bench_out/<UTC time>)
 #   BENCH_ARGS="--width 8 --batch-size 8" bash benchmarks/accelerator.sh   (a smoke run)
+#   TF32_PROBE=1 bash benchmarks/accelerator.sh   (adds DCGAN-64 f32 at batch 1024, TF32 on/off)
+#
+# Models run in the order of benchmarks.run.MODELS and each group's JSON is written as it
+# finishes, so a run cut short by BENCH_TIMEOUT keeps what it measured (StyleGAN2 comes last).
 #
 # Needs jax, flax, optax, orbax-checkpoint, numpy and (for the peers) torch; no TensorFlow
 # or datasets. ml_collections is installed from benchmarks/wheels if missing (pure Python).
-# Writes OUT_DIR/{env.txt, train_steps.json, train_steps.md, f32_tf32_{on,off}.json,
-# scaling.json, log.txt}.
+# Writes OUT_DIR/{env.txt, train_steps.json, train_steps.md, scaling.json, log.txt} and,
+# with TF32_PROBE=1, f32_tf32_{on,off}.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-bench_out/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -29,18 +33,18 @@ cat "$OUT/env.txt"
 PEERS=torch,torch-compile
 "$PY" -c "import torch" 2>/dev/null || PEERS=""
 # Each step: f32 and bf16, jaxgan beside PyTorch eager and torch.compile, same device.
-timeout "${BENCH_TIMEOUT:-300}" "$PY" -m benchmarks.run --models all --precision f32,bf16 --peers "$PEERS" \
-  --windows "${WINDOWS:-5}" --window-s 1 --json "$OUT/train_steps.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/log.txt"
+timeout "${BENCH_TIMEOUT:-380}" "$PY" -m benchmarks.run --models all --precision f32,bf16 --peers "$PEERS" \
+  --windows "${WINDOWS:-3}" --window-s 1 --json "$OUT/train_steps.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/log.txt"
 status=${PIPESTATUS[0]}
 # float32 where the convolutions dominate (DCGAN-64, batch 1024), with TF32 tensor cores on and
 # off in both frameworks alike: the same arithmetic on both sides of each ratio.
-for tf32 in on off; do
+[ "${TF32_PROBE:-0}" = 1 ] && for tf32 in on off; do
   timeout "${TF32_TIMEOUT:-60}" "$PY" -m benchmarks.run --models dcgan64 --batch-size "${LARGE_BATCH:-1024}" \
     --precision f32 --peers "${PEERS%%,*}" --tf32 "$tf32" --windows 3 --window-s 1 \
     --json "$OUT/f32_tf32_$tf32.json" ${BENCH_ARGS:-} 2>&1 | tee -a "$OUT/log.txt"
 done
 # Data-parallel scaling over the real devices (1, 2, 4, ... up to all of them).
-timeout "${SCALING_TIMEOUT:-40}" "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
+timeout "${SCALING_TIMEOUT:-30}" "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
 grep '^|' "$OUT/log.txt" > "$OUT/train_steps.md" || true
 echo "wrote $OUT (benchmark exit status $status)"
 exit "$status"
