@@ -6,7 +6,8 @@
 #   TF32_PROBE=1 bash benchmarks/accelerator.sh   (adds DCGAN-64 f32 at batch 1024, TF32 on/off)
 #
 # Models run in the order of benchmarks.run.MODELS and each group's JSON is written as it
-# finishes, so a run cut short by BENCH_TIMEOUT keeps what it measured (StyleGAN2 comes last).
+# finishes, so a run cut short by BENCH_TIMEOUT keeps what it measured (StyleGAN2 comes last);
+# on a CPU, raise the timeouts (SCALING_TIMEOUT too: it compiles two steps).
 #
 # Needs jax, flax, optax, orbax-checkpoint, numpy and (for the peers) torch; no TensorFlow
 # or datasets. ml_collections is installed from benchmarks/wheels if missing (pure Python).
@@ -44,7 +45,7 @@ status=${PIPESTATUS[0]}
     --json "$OUT/f32_tf32_$tf32.json" ${BENCH_ARGS:-} 2>&1 | tee -a "$OUT/log.txt"
 done
 # Data-parallel scaling over the real devices (1, 2, 4, ... up to all of them).
-timeout "${SCALING_TIMEOUT:-30}" "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
+timeout "${SCALING_TIMEOUT:-40}" "$PY" -m benchmarks.scaling --json "$OUT/scaling.json" 2>&1 | tee -a "$OUT/log.txt"
 grep '^|' "$OUT/log.txt" > "$OUT/train_steps.md" || true
 echo "wrote $OUT (benchmark exit status $status)"
 exit "$status"
