@@ -41,6 +41,14 @@ def _d_optimizer(config) -> optax.GradientTransformation:
   return optax.chain(tx, optim.clip_params(clip)) if clip > 0 else tx
 
 
+def _skips_nonfinite(config) -> bool:
+  """The `nonfinite` policy, validated: True for "skip", False for "stop"."""
+  policy = config.get("nonfinite", "stop")
+  _check(policy in NONFINITE_POLICIES,
+         f"unknown nonfinite policy {policy!r}; valid: {', '.join(NONFINITE_POLICIES)}")
+  return policy == "skip"
+
+
 def _augment(config):
   policy = config.get("augment", "")
   if not policy:
@@ -64,9 +72,6 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
          "(each D update uses batch_size / n_critic examples)")
   ema = config.get("ema_decay", 0.0)
   _check(0.0 <= ema < 1.0, f"ema_decay must be in [0, 1), got {ema!r}")
-  policy = config.get("nonfinite", "stop")
-  _check(policy in NONFINITE_POLICIES,
-         f"unknown nonfinite policy {policy!r}; valid: {', '.join(NONFINITE_POLICIES)}")
   accum = config.get("grad_accum_steps", 1)
   _check(accum == 1 or (penalty == "none" and n_critic == 1 and not losses.batch_coupled(d_loss)
                         and not config.get("augment", "") and not models.num_classes(config)),
@@ -86,7 +91,7 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
                 g_tx=optim.make_optimizer(config.optimizer_g, config.get("num_train_steps", 0)),
                 d_tx=_d_optimizer(config),
                 d_loss=d_loss, g_loss=g_loss, grad_accum_steps=accum,
-                skip_nonfinite=policy == "skip", n_critic=n_critic, penalty=penalty,
+                skip_nonfinite=_skips_nonfinite(config), n_critic=n_critic, penalty=penalty,
                 penalty_weight=float(weight), ema_decay=float(ema),
                 num_classes=models.num_classes(config),
                 ac_weight=models.ac_weight(config), augment=_augment(config))
@@ -131,9 +136,6 @@ def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:
   o = _stylegan2_options(config)
   d_loss, g_loss = losses.get_gan_loss(config.loss)
   _check(not losses.batch_coupled(d_loss), f"stylegan2 needs a per-example loss, got {config.loss!r}")
-  policy = config.get("nonfinite", "stop")
-  _check(policy in NONFINITE_POLICIES,
-         f"unknown nonfinite policy {policy!r}; valid: {', '.join(NONFINITE_POLICIES)}")
   ema = 0.5 ** (config.batch_size / (o.ema_kimg * 1000)) if o.ema_kimg > 0 else config.get(
       "ema_decay", 0.0)
   _check(0.0 <= ema < 1.0, f"ema_decay must be in [0, 1), got {ema!r}")
@@ -142,7 +144,7 @@ def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:
   return GANDef(generator=generator, discriminator=discriminator,
                 g_tx=optim.make_optimizer(_lazy_adam(config.optimizer_g, o.pl_interval), steps),
                 d_tx=optim.make_optimizer(_lazy_adam(config.optimizer_d, o.r1_interval), steps),
-                d_loss=d_loss, g_loss=g_loss, skip_nonfinite=policy == "skip",
+                d_loss=d_loss, g_loss=g_loss, skip_nonfinite=_skips_nonfinite(config),
                 ema_decay=float(ema), stylegan2=o)
 
 
