@@ -23,7 +23,8 @@ def jaxgan_runner(impl: str, size: int, channels: int, width: int, batch: int):
   from jaxgan.train import loop, parallel, steps
   from jaxgan.train.state import init_state
   c = ml_collections.ConfigDict(dict(
-      image_size=size, channels=channels, conv_impl=impl, compute_dtype="float32", loss="dcgan",
+      image_size=size, channels=channels, batch_size=batch, conv_impl=impl,
+      compute_dtype="float32", loss="dcgan",
       model=dict(name="dcgan", latent_dim=100, g_width=width, d_width=width),
       optimizer_g=dict(name="adam", lr=2e-4, b1=0.5, b2=0.999),
       optimizer_d=dict(name="adam", lr=2e-4, b1=0.5, b2=0.999)))

@@ -56,44 +56,11 @@ def test_initialisation_follows_dcgan():
 NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-@pytest.mark.parametrize("form", [layers.conv_transpose_s2_subpixel,
-                                  layers.conv_transpose_s2_phases])
-@pytest.mark.parametrize("shape", [(3, 5, 7, 6), (2, 1, 1, 4), (2, 8, 8, 16)])
-def test_subpixel_transposed_conv_equals_lax(shape, form):
-  x = jax.random.normal(jax.random.PRNGKey(0), shape)
-  k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], 5))
-  ref = lax.conv_transpose(x, k, (2, 2), ((2, 2), (2, 2)), dimension_numbers=NHWC)
-  np.testing.assert_allclose(jax.jit(form)(x, k), ref, rtol=1e-5, atol=1e-5)
-  # ... and so do the gradients, the reason the formulation exists.
-  f_ref = lambda x, k: jnp.sum(jnp.sin(lax.conv_transpose(x, k, (2, 2), ((2, 2), (2, 2)),
-                                                            dimension_numbers=NHWC)))
-  f_new = lambda x, k: jnp.sum(jnp.sin(form(x, k)))
-  for a, b in zip(jax.grad(f_ref, (0, 1))(x, k), jax.jit(jax.grad(f_new, (0, 1)))(x, k)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
 def test_transposed_conv_of_1x1_equals_lax():
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 1, 1, 7))
   k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 7, 5))
   ref = lax.conv_transpose(x, k, (1, 1), ((3, 3), (3, 3)), dimension_numbers=NHWC)
   np.testing.assert_allclose(layers.conv_transpose_from_1x1(x, k), ref, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("shape,padding", [((2, 8, 8, 16), 1), ((2, 4, 4, 32), 0),
-                                           ((2, 6, 6, 16), 1), ((2, 7, 7, 16), 1),
-                                           ((2, 8, 8, 3), 1), ((2, 8, 8, 1), 1)])
-def test_space_to_depth_strided_conv_equals_lax(shape, padding):
-  x = jax.random.normal(jax.random.PRNGKey(0), shape)
-  k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], 5))
-  p = ((padding, padding), (padding, padding))
-  ref = lax.conv_general_dilated(x, k, (2, 2), p, dimension_numbers=NHWC)
-  f = lambda x, k: layers.conv_s2_space_to_depth(x, k, padding)
-  np.testing.assert_allclose(jax.jit(f)(x, k), ref, rtol=1e-5, atol=1e-4)
-  g_ref = jax.grad(lambda x, k: jnp.sum(jnp.sin(lax.conv_general_dilated(
-      x, k, (2, 2), p, dimension_numbers=NHWC))), (0, 1))(x, k)
-  g_new = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), (0, 1)))(x, k)
-  for a, b in zip(g_ref, g_new):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_models_agree_across_conv_impls():

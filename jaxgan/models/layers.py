@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxgan.models import cpu_conv
+
 Dtype = Any
 
 # DCGAN's initialisation (Radford et al. 2016): every conv weight ~ N(0, 0.02).
@@ -31,16 +33,14 @@ def torch_batch_norm(train: bool, *, name: str, dtype: Dtype, axis_name: str | N
 
 
 # --- Convolution formulations -------------------------------------------------------------
-# XLA:CPU runs the gradients of lhs-dilated (transposed) and strided convolutions far
-# slower than stride-1 convolutions. On CPU we therefore compute the same functions as
-# stride-1 convolutions of rearranged tensors (sub-pixel / space-to-depth); on GPU and
-# TPU the native lax ops are used. Both read the same kernel, so checkpoints are shared,
-# and tests/test_layers.py checks every formulation against the lax op.
+# XLA:CPU runs the kernel gradients of strided and transposed convolutions (and the
+# transposed convolution itself) far slower than PyTorch's oneDNN. On CPU the 4x4
+# stride-2 layers therefore run as custom VJPs that pick the fastest formulation for
+# each direction (jaxgan/models/cpu_conv.py); on GPU and TPU the native lax ops are used.
+# Both read the same kernel, so checkpoints are shared, and tests/test_cpu_conv.py checks
+# every formulation against the lax op, values and gradients.
 
 CONV_IMPLS = ("auto", "lax", "rearranged")
-# Sub-pixel inputs up to this size use one exact window per output phase: the shared
-# (H+1)x(W+1) window does 56% extra work at 4x4 (measured faster per phase there).
-MAX_PHASE_EXACT_SIZE = 4
 
 
 def resolve_conv_impl(impl: str) -> str:
@@ -54,92 +54,12 @@ def resolve_conv_impl(impl: str) -> str:
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-def conv_as_matmuls(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """Stride-1 VALID convolution as a sum of one matmul per kernel tap.
-
-  Its autodiff is matmuls too (the filter gradient of tap (i, j) is x_ij^T @ dy),
-  which XLA:CPU runs at GEMM speed, unlike its convolution filter-gradient kernels.
-  """
-  kh, kw, _, _ = kernel.shape
-  oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-  y = None
-  for i in range(kh):
-    for j in range(kw):
-      tap = jnp.einsum("bhwc,cd->bhwd", x[:, i:i + oh, j:j + ow, :], kernel[i, j])
-      y = tap if y is None else y + tap
-  return y
-
-
-def conv_as_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """Stride-1 VALID convolution as ONE matmul over the kernel taps concatenated along
-  channels (im2col). Better than `conv_as_matmuls` when channels are few: one GEMM with
-  K = taps x C instead of thin per-tap GEMMs and their partial sums (measured on XLA:CPU:
-  Conv2d(3->64, k4 s2) at 64x64 2x faster, forward and backward)."""
-  kh, kw, cin, cout = kernel.shape
-  oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-  cols = jnp.concatenate([x[:, i:i + oh, j:j + ow, :] for i in range(kh) for j in range(kw)],
-                         axis=-1)                                       # (B, oh, ow, taps*C)
-  return jnp.einsum("bhwc,cd->bhwd", cols, kernel.reshape(kh * kw * cin, cout))
-
-
-def conv_transpose_s2_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """ConvTranspose2d(k=4, s=2, p=1) with each output phase (a, b) its own exact 2x2
-  convolution: output row 2m + a reads padded-input rows m + a + t through kernel row
-  2t + a (t = 0, 1). The same MACs as the native op, in 16 per-tap matmuls."""
-  b, h, w, _ = x.shape
-  kh, kw, cin, cout = kernel.shape
-  assert (kh, kw) == (4, 4), kernel.shape
-  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  k = kernel.reshape(2, 2, 2, 2, cin, cout)                            # (ty, a, tx, c, i, o)
-  rows = []
-  for a in range(2):
-    phases = []
-    for c in range(2):
-      taps = [jnp.einsum("bhwi,io->bhwo", xp[:, a + ty:a + ty + h, c + tx:c + tx + w, :],
-                         k[ty, a, tx, c]) for ty in range(2) for tx in range(2)]
-      phases.append(sum(taps[1:], taps[0]))
-    rows.append(jnp.stack(phases, axis=3))                             # (B, H, W, 2, C)
-  return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, cout)        # (B, H, a, W, b, C)
-
-
-def conv_transpose_s2_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """ConvTranspose2d(k=4, s=2, p=1) by output phase: a 2x2 stride-1 conv to 4*C channels.
-
-  Output row 2m + a reads input rows (m - 1 + a, m + a) through stored-kernel rows
-  (a, 2 + a), so one 2x2 conv over the 1-padded input computes all four phases
-  (a, b) at once; phase (a, b) is its output shifted by (a, b). Exact MAC count.
-  """
-  b, h, w, _ = x.shape
-  kh, kw, cin, cout = kernel.shape
-  assert (kh, kw) == (4, 4), kernel.shape
-  k = kernel.reshape(2, 2, 2, 2, cin, cout).transpose(0, 2, 4, 1, 3, 5)  # (ty,tx,i,a,b,o)
-  k = k.reshape(2, 2, cin, 4 * cout)
-  y = conv_as_matmuls(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), k)
-  y = y.reshape(b, h + 1, w + 1, 2, 2, cout)
-  rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in range(2)], axis=3) for a in range(2)]
-  return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, cout)    # (B, H, a, W, b, C)
-
-
 def conv_transpose_from_1x1(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """ConvTranspose2d(k, s=1, p=0) of a 1x1 input: a matmul onto a k x k map."""
   b = x.shape[0]
   kh, kw, cin, cout = kernel.shape
   dense = kernel[::-1, ::-1].transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
   return (x.reshape(b, cin) @ dense).reshape(b, kh, kw, cout)
-
-
-def conv_s2_space_to_depth(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-  """Conv2d(k=4, s=2, p) as a 2x2 stride-1 conv of the space-to-depth input."""
-  kh, kw, cin, cout = kernel.shape
-  assert (kh, kw) == (4, 4), kernel.shape
-  x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-  b, hp, wp, c = x.shape
-  if hp % 2 or wp % 2:  # the formulation needs even padded sizes; the lax op does not
-    return lax.conv_general_dilated(x, kernel, (2, 2), "VALID", dimension_numbers=_NHWC)
-  x = x.reshape(b, hp // 2, 2, wp // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
-  x = x.reshape(b, hp // 2, wp // 2, 4 * c)
-  k = kernel.reshape(2, 2, 2, 2, cin, cout).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * cin, cout)
-  return conv_as_matmul(x, k)
 
 
 class _TorchConv(nn.Module):
@@ -176,10 +96,9 @@ class ConvTranspose2d(_TorchConv):
     if pad < 0:
       raise ValueError(f"padding {self.padding} > kernel_size - 1 is not supported")
     if resolve_conv_impl(self.impl) == "rearranged":
-      if (k, self.stride, self.padding) == (4, 2, 1):
-        if max(x.shape[1:3]) <= MAX_PHASE_EXACT_SIZE:
-          return conv_transpose_s2_phases(x, kernel)
-        return conv_transpose_s2_subpixel(x, kernel)
+      if (k, self.stride) == (4, 2):
+        return cpu_conv.strided_conv_transpose(x, cpu_conv.transpose_kernel(kernel),
+                                               self.padding)
       if self.stride == 1 and self.padding == 0 and x.shape[1:3] == (1, 1):
         return conv_transpose_from_1x1(x, kernel)
     return lax.conv_transpose(x, kernel, strides=(self.stride, self.stride),
@@ -192,10 +111,9 @@ class Conv2d(_TorchConv):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     x, kernel = self._cast_with_kernel(x)
-    # Space-to-depth + one im2col matmul beats XLA:CPU's strided conv at every channel
-    # count measured (3 to 256 inputs; benchmarks/conv_ops.py).
-    if resolve_conv_impl(self.impl) == "rearranged" and self.kernel_size == 4 and self.stride == 2:
-      return conv_s2_space_to_depth(x, kernel, self.padding)
+    if (resolve_conv_impl(self.impl) == "rearranged" and (self.kernel_size, self.stride) == (4, 2)
+        and cpu_conv.supported(x.shape[1], x.shape[2], self.padding)):
+      return cpu_conv.strided_conv(x, kernel, self.padding)
     p = self.padding
     return lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((p, p), (p, p)),
                                     dimension_numbers=_NHWC)

@@ -1,0 +1,149 @@
+"""DCGAN's 4x4 stride-2 convolutions with a hand-picked formulation per direction, for XLA:CPU.
+
+S(x, K) = Conv2d(k=4, s=2, p) maps a large map x (B, H, W, Cb) to a small one (B, h, w, Cs);
+ConvTranspose2d(k=4, s=2, p) is its adjoint S^T. Training needs, for either layer, three
+functions of the same two maps: S itself, S^T, and the kernel gradient (the correlation of
+the large map with the small one). Autodiff derives the last two from whatever formulation
+the forward pass used, and on XLA:CPU no single formulation is fast in all three
+directions (benchmarks/conv_ops.py, 2-core EPYC, batch 128, forward + backward per layer):
+  - S:   XLA's own strided convolution is fast (it is the kernel gradient of the strided
+         and transposed convolutions that XLA:CPU runs slowly), except with few input
+         channels, where space-to-depth + one im2col matmul wins;
+  - S^T: one stride-1 convolution of the small map (padded by 1) with the 2x2 space-to-depth
+         kernel gives every output phase at once, then depth-to-space;
+  - dK:  four matmuls, one per 2x2 space-to-depth tap, each contracting batch and space.
+`strided_conv` and `strided_conv_transpose` are S and S^T as custom VJPs built from these
+three, so Conv2d and ConvTranspose2d each run the fast formulation in all three directions.
+Every backward rule is itself made of differentiable JAX ops, so gradient penalties
+(reverse over reverse) work; forward-mode (jvp) is not defined for custom VJPs.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+# Below this many input channels S runs as space-to-depth + one im2col matmul (the
+# 3-channel image layer: 1.6x faster than XLA's strided convolution); above, XLA's.
+MIN_NATIVE_CHANNELS = 16
+
+
+def _pad(x: jax.Array, p: int) -> jax.Array:
+  return jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+
+
+def space_to_depth(x: jax.Array) -> jax.Array:
+  """(B, 2h, 2w, C) -> (B, h, w, 4C), channel index (row phase, column phase, c)."""
+  b, h, w, c = x.shape
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(
+      b, h // 2, w // 2, 4 * c)
+
+
+def depth_to_space(x: jax.Array) -> jax.Array:
+  """The inverse of space_to_depth."""
+  b, h, w, c4 = x.shape
+  return x.reshape(b, h, w, 2, 2, c4 // 4).transpose(0, 1, 3, 2, 4, 5).reshape(
+      b, 2 * h, 2 * w, c4 // 4)
+
+
+def _tap_kernel(kernel: jax.Array) -> jax.Array:
+  """(4, 4, Cb, Cs) -> the 2x2 kernel over space_to_depth's channels, (2, 2, 4Cb, Cs).
+
+  Kernel row 2t + a reads phase a of block row t (likewise columns). The map swaps two
+  axes, so it is its own inverse on the 6-D view."""
+  cb, cs = kernel.shape[2:]
+  return kernel.reshape(2, 2, 2, 2, cb, cs).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * cb, cs)
+
+
+def _from_tap_kernel(k2: jax.Array) -> jax.Array:
+  """The inverse of _tap_kernel: (2, 2, 4Cb, Cs) -> (4, 4, Cb, Cs)."""
+  cs = k2.shape[-1]
+  cb = k2.shape[2] // 4
+  return k2.reshape(2, 2, 2, 2, cb, cs).transpose(0, 2, 1, 3, 4, 5).reshape(4, 4, cb, cs)
+
+
+def supported(height: int, width: int, padding: int) -> bool:
+  """Whether S of an (height, width) map with this padding fits the space-to-depth view."""
+  return (height + 2 * padding) % 2 == 0 and (width + 2 * padding) % 2 == 0 and padding >= 0
+
+
+def _im2col_2x2(x: jax.Array) -> jax.Array:
+  """(B, h + 1, w + 1, C) -> (B, h, w, 4C): the four taps of each 2x2 window side by side."""
+  h, w = x.shape[1] - 1, x.shape[2] - 1
+  return jnp.concatenate([x[:, i:i + h, j:j + w] for i in range(2) for j in range(2)], axis=-1)
+
+
+def conv_forward(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """S(x): (B, H, W, Cb) -> (B, (H + 2p) / 2 - 1, (W + 2p) / 2 - 1, Cs)."""
+  if x.shape[-1] >= MIN_NATIVE_CHANNELS:
+    return lax.conv_general_dilated(x, kernel, (2, 2), ((padding, padding),) * 2,
+                                    dimension_numbers=_NHWC)
+  cols = _im2col_2x2(space_to_depth(_pad(x, padding)))                  # (B, h, w, 16Cb)
+  return jnp.einsum("bhwc,cd->bhwd", cols, _tap_kernel(kernel).reshape(-1, kernel.shape[-1]))
+
+
+def conv_adjoint(y: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """S^T(y): (B, h, w, Cs) -> (B, 2h + 2 - 2p, 2w + 2 - 2p, Cb).
+
+  S in the space-to-depth view is a 2x2 VALID convolution, so S^T is the full
+  convolution: pad y by 1 and correlate with the flipped, in/out-swapped 2x2 kernel."""
+  k = _tap_kernel(kernel)[::-1, ::-1].swapaxes(2, 3)                   # (2, 2, Cs, 4Cb)
+  z = lax.conv_general_dilated(_pad(y, 1), k, (1, 1), "VALID", dimension_numbers=_NHWC)
+  x = depth_to_space(z)                                                # (B, 2h + 2, 2w + 2, Cb)
+  return x[:, padding:x.shape[1] - padding, padding:x.shape[2] - padding]
+
+
+def conv_kernel_grad(x: jax.Array, dy: jax.Array, padding: int) -> jax.Array:
+  """dK of <S(x, K), dy>: (4, 4, Cb, Cs), one matmul per 2x2 space-to-depth tap."""
+  xs = space_to_depth(_pad(x, padding))                                # (B, h + 1, w + 1, 4Cb)
+  h, w = dy.shape[1:3]
+  d = dy.reshape(-1, dy.shape[-1])
+  taps = [jnp.einsum("kd,kc->cd", d, xs[:, i:i + h, j:j + w].reshape(-1, xs.shape[-1]))
+          for i in range(2) for j in range(2)]                         # each (4Cb, Cs)
+  return _from_tap_kernel(jnp.stack(taps).reshape(2, 2, *taps[0].shape))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def strided_conv(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """Conv2d(k=4, s=2, padding), NHWC / HWIO, with the fast formulation in each direction."""
+  return conv_forward(x, kernel, padding)
+
+
+def _strided_conv_fwd(x, kernel, padding):
+  return conv_forward(x, kernel, padding), (x, kernel)
+
+
+def _strided_conv_bwd(padding, residuals, dy):
+  x, kernel = residuals
+  return conv_adjoint(dy, kernel, padding), conv_kernel_grad(x, dy, padding)
+
+
+strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def strided_conv_transpose(y: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """S^T(y) for S = Conv2d(k=4, s=2, padding) with this (4, 4, Cb, Cs) kernel."""
+  return conv_adjoint(y, kernel, padding)
+
+
+def _strided_conv_transpose_fwd(y, kernel, padding):
+  return conv_adjoint(y, kernel, padding), (y, kernel)
+
+
+def _strided_conv_transpose_bwd(padding, residuals, dx):
+  # <S^T(y, K), dx> = <y, S(dx, K)>: S gives the input gradient, and the kernel
+  # gradient is S's with the large map dx and the small map y.
+  y, kernel = residuals
+  return conv_forward(dx, kernel, padding), conv_kernel_grad(dx, y, padding)
+
+
+strided_conv_transpose.defvjp(_strided_conv_transpose_fwd, _strided_conv_transpose_bwd)
+
+
+def transpose_kernel(kernel: jax.Array) -> jax.Array:
+  """A ConvTranspose2d kernel (4, 4, in, out), applied as a correlation over the dilated
+  input, <-> the kernel of the Conv2d it is the adjoint of (flipped, in/out swapped)."""
+  return kernel[::-1, ::-1].swapaxes(2, 3)

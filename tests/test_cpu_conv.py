@@ -1,0 +1,106 @@
+"""The CPU formulations of DCGAN's 4x4 stride-2 convolutions against the lax ops:
+values, first and second reverse-mode derivatives, over paddings, odd sizes and
+channel counts on both sides of MIN_NATIVE_CHANNELS."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxgan.models import cpu_conv, layers
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _lax_conv(x, k, p):
+  return lax.conv_general_dilated(x, k, (2, 2), ((p, p), (p, p)), dimension_numbers=NHWC)
+
+
+def _lax_conv_transpose(x, kernel, p):  # torch.nn.ConvTranspose2d semantics, as layers.py
+  return lax.conv_transpose(x, kernel, (2, 2), ((3 - p, 3 - p),) * 2, dimension_numbers=NHWC)
+
+
+def _inputs(shape, c_out, seed=0):
+  kx, kk = jax.random.split(jax.random.PRNGKey(seed))
+  return (jax.random.normal(kx, shape),
+          0.3 * jax.random.normal(kk, (4, 4, shape[-1], c_out)))
+
+
+def _assert_grads_equal(f_ref, f_new, *args, tol=1e-4):
+  loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a)))     # a non-trivial cotangent
+  argnums = tuple(range(len(args)))
+  for a, b in zip(jax.grad(loss(f_ref), argnums)(*args),
+                  jax.jit(jax.grad(loss(f_new), argnums))(*args)):
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+# Channel counts 3 and 4 take the im2col forward, 16 and 20 XLA's strided convolution.
+CONV_CASES = [((2, 8, 8, 3), 1), ((2, 8, 8, 16), 1), ((2, 6, 10, 20), 1), ((2, 6, 6, 16), 0),
+              ((2, 6, 6, 4), 2), ((2, 8, 8, 16), 2), ((3, 4, 4, 16), 1)]
+
+
+@pytest.mark.parametrize("shape,padding", CONV_CASES)
+def test_strided_conv_equals_lax(shape, padding):
+  x, k = _inputs(shape, 5)
+  assert cpu_conv.supported(shape[1], shape[2], padding)
+  ref = _lax_conv(x, k, padding)
+  got = jax.jit(cpu_conv.strided_conv, static_argnums=2)(x, k, padding)
+  assert got.shape == ref.shape
+  np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+  _assert_grads_equal(lambda x, k: _lax_conv(x, k, padding),
+                      lambda x, k: cpu_conv.strided_conv(x, k, padding), x, k)
+
+
+@pytest.mark.parametrize("shape,padding", [((2, 4, 4, 16), 1), ((2, 1, 1, 4), 1),
+                                           ((3, 5, 7, 6), 1), ((2, 8, 8, 20), 1),
+                                           ((2, 4, 4, 16), 0), ((2, 5, 5, 3), 2)])
+def test_transposed_conv_equals_lax(shape, padding):
+  x, kernel = _inputs(shape, 16 if shape[-1] < 16 else 3)    # both sides of the threshold
+  ref = _lax_conv_transpose(x, kernel, padding)
+  f = lambda x, k: cpu_conv.strided_conv_transpose(x, cpu_conv.transpose_kernel(k), padding)
+  got = jax.jit(f)(x, kernel)
+  assert got.shape == ref.shape
+  np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+  _assert_grads_equal(lambda x, k: _lax_conv_transpose(x, k, padding), f, x, kernel)
+
+
+def test_adjoint_identity_and_kernel_grad():
+  """<S x, y> = <x, S^T y>, and the kernel gradient is d<S(x, K), y>/dK, per primitive."""
+  x, k = _inputs((2, 8, 8, 16), 8)
+  y = jax.random.normal(jax.random.PRNGKey(3), (2, 4, 4, 8))
+  lhs = jnp.vdot(cpu_conv.conv_forward(x, k, 1), y)
+  rhs = jnp.vdot(x, cpu_conv.conv_adjoint(y, k, 1))
+  np.testing.assert_allclose(lhs, rhs, rtol=1e-4)
+  ref = jax.grad(lambda k: jnp.vdot(_lax_conv(x, k, 1), y))(k)
+  np.testing.assert_allclose(cpu_conv.conv_kernel_grad(x, y, 1), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_gradient_penalty_second_order_equals_lax():
+  """WGAN-GP differentiates D's input gradient with respect to D's kernels: reverse over
+  the custom VJPs' backward rules must equal reverse over the lax ops'."""
+  x, k1 = _inputs((2, 8, 8, 4), 16)
+  k2 = 0.3 * jax.random.normal(jax.random.PRNGKey(5), (4, 4, 16, 16))
+  def d(conv):
+    def f(x, k1, k2):
+      h = jax.nn.leaky_relu(conv(x, k1), 0.2)
+      return jnp.sum(jnp.tanh(conv(h, k2)))
+    return f
+  def penalty(conv):
+    return lambda k1, k2: jnp.sum(jax.grad(d(conv))(x, k1, k2) ** 2)
+  ref = jax.grad(penalty(lambda x, k: _lax_conv(x, k, 1)), (0, 1))(k1, k2)
+  got = jax.jit(jax.grad(penalty(lambda x, k: cpu_conv.strided_conv(x, k, 1)), (0, 1)))(k1, k2)
+  for a, b in zip(ref, got):  # float32 round-off of two differentiations: relative to scale
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(jnp.max(jnp.abs(a))))
+
+
+@pytest.mark.parametrize("cls,shape", [(layers.Conv2d, (2, 8, 8, 3)),
+                                       (layers.Conv2d, (2, 7, 7, 16)),   # odd: falls back
+                                       (layers.ConvTranspose2d, (2, 4, 4, 16))])
+def test_layers_route_through_the_formulation_and_agree(cls, shape):
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  fast, ref = cls(8, 4, 2, 1, impl="rearranged"), cls(8, 4, 2, 1, impl="lax")
+  v = ref.init(jax.random.PRNGKey(1), x)
+  np.testing.assert_allclose(fast.apply(v, x), ref.apply(v, x), rtol=1e-5, atol=1e-5)
+  jaxpr = str(jax.make_jaxpr(lambda v, x: fast.apply(v, x))(v, x))
+  assert ("custom_vjp" in jaxpr) == (shape[1] % 2 == 0)
