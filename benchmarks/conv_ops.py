@@ -2,13 +2,19 @@
 PyTorch's, in one run: where a whole-step gap comes from.
 
   python -m benchmarks.conv_ops [--image-size 64] [--batch-size 128] [--width 64]
-                                [--repeats 5] [--json OUT]
+                                [--repeats 5] [--per-direction] [--json OUT]
 
 For every convolution of the DCGAN tutorial's G and D it times output, input gradient and
 kernel gradient (one jitted function per formulation; PyTorch eager with autograd) on the
 same shapes: `lax` (XLA's native transposed / strided convolution), `rearranged` (the
-stride-1 rewrites of jaxgan/models/layers.py), and `torch`. Median of `repeats` calls,
+custom VJPs of jaxgan/models/cpu_conv.py), and `torch`. Median of `repeats` calls,
 interleaved so that a noisy neighbour slows all alike. Float32 only.
+
+--per-direction times each of the three functions a 4x4 stride-2 layer needs, S (Conv2d),
+S^T (ConvTranspose2d, or Conv2d's input gradient) and the kernel gradient, jaxgan's
+formulation (cpu_conv.conv_forward / conv_adjoint / conv_kernel_grad) beside PyTorch's
+(F.conv2d / F.conv_transpose2d / aten.convolution_backward), on D's shapes (G's are the
+same maps read the other way).
 """
 
 import argparse
@@ -81,6 +87,51 @@ def _median_time(fn, repeats):
   return statistics.median(times)
 
 
+def per_direction(torch, image_size: int, width: int, batch: int, repeats: int) -> list[dict]:
+  """ms of S, S^T and dK per D layer shape, jaxgan beside PyTorch (interleaved medians)."""
+  from jaxgan.models import cpu_conv
+  F = torch.nn.functional
+  rng = np.random.default_rng(0)
+  out = []
+  print(f"{'S shape':16s} {'S jax':>7s} {'torch':>7s} {'S^T jax':>8s} {'torch':>7s} "
+        f"{'dK jax':>7s} {'torch':>7s}")
+  for name, kind, h, c_in, c_out, k, s, pad in dcgan_convs(image_size, width):
+    if kind != "conv" or s != 2:
+      continue
+    x = rng.standard_normal((batch, h, h, c_in)).astype(np.float32)
+    kern = (0.02 * rng.standard_normal((k, k, c_in, c_out))).astype(np.float32)
+    dy = rng.standard_normal((batch, h // 2, h // 2, c_out)).astype(np.float32)
+    jx, jk, jdy = jnp.asarray(x), jnp.asarray(kern), jnp.asarray(dy)
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    tk = torch.from_numpy(kern.transpose(3, 2, 0, 1).copy())
+    tdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+    fs = jax.jit(lambda x, k: cpu_conv.conv_forward(x, k, pad))
+    fa = jax.jit(lambda y, k: cpu_conv.conv_adjoint(y, k, pad))
+    fk = jax.jit(lambda x, y: cpu_conv.conv_kernel_grad(x, y, pad))
+    runs = {
+        "S jax": lambda: jax.block_until_ready(fs(jx, jk)),
+        "S torch": lambda: F.conv2d(tx, tk, stride=2, padding=pad),
+        "S^T jax": lambda: jax.block_until_ready(fa(jdy, jk)),
+        "S^T torch": lambda: F.conv_transpose2d(tdy, tk, stride=2, padding=pad),
+        "dK jax": lambda: jax.block_until_ready(fk(jx, jdy)),
+        "dK torch": lambda: torch.ops.aten.convolution_backward(
+            tdy, tx, tk, None, [2, 2], [pad, pad], [1, 1], False, [0, 0], 1,
+            [False, True, False])[1],
+    }
+    with torch.no_grad():
+      for fn in runs.values():
+        fn()
+      times = {key: [] for key in runs}
+      for _ in range(repeats):
+        for key, fn in runs.items():
+          times[key].append(_median_time(fn, 1))
+    ms = {key: 1e3 * statistics.median(v) for key, v in times.items()}
+    print(f"{name + f' {h}x{h}x{c_in}->{c_out}':16s} " + " ".join(
+        f"{ms[key]:7.1f}" for key in runs), flush=True)
+    out.append(dict(layer=name, h_in=h, c_in=c_in, c_out=c_out, batch_size=batch, ms=ms))
+  return out
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--image-size", type=int, default=64)
@@ -88,6 +139,8 @@ def main(argv=None) -> int:
   p.add_argument("--width", type=int, default=64)
   p.add_argument("--repeats", type=int, default=5)
   p.add_argument("--threads", type=int, default=os.cpu_count())
+  p.add_argument("--per-direction", action="store_true",
+                 help="time S, S^T and the kernel gradient apart (needs torch)")
   p.add_argument("--json", default=None)
   a = p.parse_args(argv)
   try:
@@ -95,6 +148,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
   except ImportError:
     torch = None
+  if a.per_direction:
+    if torch is None:
+      raise SystemExit("--per-direction compares with PyTorch: pip install -e '.[torch]'")
+    print(f"# {jax.devices()[0].device_kind}, batch {a.batch_size}, ms (median of {a.repeats})")
+    records = per_direction(torch, a.image_size, a.width, a.batch_size, a.repeats)
+    if a.json:
+      with open(a.json, "w") as f:
+        json.dump(dict(device=jax.devices()[0].device_kind, per_direction=records), f, indent=1)
+    return 0
   rng = np.random.default_rng(0)
   records = []
   print(f"# {jax.devices()[0].device_kind}, batch {a.batch_size}, ms per forward+backward "

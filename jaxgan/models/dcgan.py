@@ -31,9 +31,12 @@ def _normalise(module, x: jax.Array, train: bool, name: str) -> jax.Array:
     return x
   if module.norm != "batch":
     raise UsageError(f"unknown norm {module.norm!r}; valid: batch, none")
+  # The CPU formulations (conv_impl "rearranged", the default on CPU) include BatchNorm's
+  # closed-form backward; accelerators keep Flax's.
+  fused = layers.resolve_conv_impl(module.conv_impl) == "rearranged"
   return layers.torch_batch_norm(train, name=name, dtype=module.dtype,
                                  axis_name=module.bn_axis_name,
-                                 scale_init=layers.dcgan_bn_scale_init)(x)
+                                 scale_init=layers.dcgan_bn_scale_init, fused_backward=fused)(x)
 
 
 class Generator(nn.Module):
@@ -44,7 +47,7 @@ class Generator(nn.Module):
   width: int = 64              # ngf: channels of the last hidden stage
   dtype: Any = jnp.float32     # compute dtype; parameters stay float32
   bn_axis_name: str | None = None  # set under pmap to synchronise BatchNorm statistics
-  conv_impl: str = "auto"      # "lax", or "rearranged" (fast on CPU); see layers.py
+  conv_impl: str = "auto"      # "lax", or "rearranged" (CPU formulations); see layers.py
   norm: str = "batch"          # "batch" (DCGAN) or "none" (e.g. for per-example penalties)
 
   @nn.compact
