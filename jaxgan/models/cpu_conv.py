@@ -5,10 +5,12 @@ ConvTranspose2d(k=4, s=2, p) is its adjoint S^T. Training needs, for either laye
 functions of the same two maps: S itself, S^T, and the kernel gradient (the correlation of
 the large map with the small one). Autodiff derives the last two from whatever formulation
 the forward pass used, and on XLA:CPU no single formulation is fast in all three
-directions (benchmarks/conv_ops.py, 2-core EPYC, batch 128, forward + backward per layer):
-  - S:   XLA's own strided convolution is fast (it is the kernel gradient of the strided
-         and transposed convolutions that XLA:CPU runs slowly), except with few input
-         channels, where space-to-depth + one im2col matmul wins;
+directions. The fastest measured per direction (benchmarks/conv_ops.py --per-direction,
+2-core EPYC, batch 128; figures and rejected alternatives in benchmarks/RESULTS.md):
+  - S:   XLA's own strided convolution (it is the kernel gradient of the strided and
+         transposed convolutions, and the transposed convolution, that XLA:CPU runs
+         slowly), except with few input channels, where space-to-depth + one im2col
+         matmul wins;
   - S^T: one stride-1 convolution of the small map (padded by 1) with the 2x2 space-to-depth
          kernel gives every output phase at once, then depth-to-space (at 4x4 and below,
          one exact convolution per phase);
