@@ -4,6 +4,8 @@
 #   bash benchmarks/accelerator.sh [OUT_DIR]      (default: bench_out/<UTC time>)
 #   BENCH_ARGS="--width 8 --batch-size 8" bash benchmarks/accelerator.sh   (a smoke run)
 #   TF32_PROBE=1 bash benchmarks/accelerator.sh   (adds DCGAN-64 f32 at batch 1024, TF32 on/off)
+#   MODELS=sngan32,stylegan2_64,stylegan2_256 PRECISION=bf16 bash benchmarks/accelerator.sh
+#                                                 (only the groups a short lease missed)
 #
 # Models run in the order of benchmarks.run.MODELS and each group's JSON is written as it
 # finishes, so a run cut short by BENCH_TIMEOUT keeps what it measured (StyleGAN2 comes last);
@@ -34,7 +36,8 @@ cat "$OUT/env.txt"
 PEERS=torch,torch-compile
 "$PY" -c "import torch" 2>/dev/null || PEERS=""
 # Each step: f32 and bf16, jaxgan beside PyTorch eager and torch.compile, same device.
-timeout "${BENCH_TIMEOUT:-380}" "$PY" -m benchmarks.run --models all --precision f32,bf16 --peers "$PEERS" \
+timeout "${BENCH_TIMEOUT:-380}" "$PY" -m benchmarks.run --models "${MODELS:-all}" \
+  --precision "${PRECISION:-f32,bf16}" --peers "$PEERS" \
   --windows "${WINDOWS:-3}" --window-s 1 --json "$OUT/train_steps.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/log.txt"
 status=${PIPESTATUS[0]}
 # float32 where the convolutions dominate (DCGAN-64, batch 1024), with TF32 tensor cores on and
