@@ -87,6 +87,16 @@ def _median_time(fn, repeats):
   return statistics.median(times)
 
 
+def _interleaved_ms(runs: dict, repeats: int) -> dict:
+  """Median ms of each warmed-up callable, calls interleaved so a noisy neighbour slows
+  all alike."""
+  times = {key: [] for key in runs}
+  for _ in range(repeats):
+    for key, fn in runs.items():
+      times[key].append(_median_time(fn, 1))
+  return {key: 1e3 * statistics.median(v) for key, v in times.items()}
+
+
 def per_direction(torch, image_size: int, width: int, batch: int, repeats: int) -> list[dict]:
   """ms of S, S^T and dK per D layer shape, jaxgan beside PyTorch (interleaved medians)."""
   from jaxgan.models import cpu_conv
@@ -121,11 +131,7 @@ def per_direction(torch, image_size: int, width: int, batch: int, repeats: int) 
     with torch.no_grad():
       for fn in runs.values():
         fn()
-      times = {key: [] for key in runs}
-      for _ in range(repeats):
-        for key, fn in runs.items():
-          times[key].append(_median_time(fn, 1))
-    ms = {key: 1e3 * statistics.median(v) for key, v in times.items()}
+      ms = _interleaved_ms(runs, repeats)
     print(f"{name + f' {h}x{h}x{c_in}->{c_out}':16s} " + " ".join(
         f"{ms[key]:7.1f}" for key in runs), flush=True)
     out.append(dict(layer=name, h_in=h, c_in=c_in, c_out=c_out, batch_size=batch, ms=ms))
@@ -181,11 +187,7 @@ def main(argv=None) -> int:
       tdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
       tf(tx, tdy)
       runs["torch"] = lambda: tf(tx, tdy)
-    times = {key: [] for key in runs}
-    for _ in range(a.repeats):  # interleaved
-      for key, fn in runs.items():
-        times[key].append(_median_time(fn, 1))
-    ms = {key: 1e3 * statistics.median(v) for key, v in times.items()}
+    ms = _interleaved_ms(runs, a.repeats)
     best = min(ms["lax"], ms["rearranged"])
     ratio = ms["torch"] / best if "torch" in ms else None
     print(f"{name:9s} {f'{h}x{h}x{c_in}':>14s} {c_out:6d} {ms['lax']:8.1f} {ms['rearranged']:8.1f} "

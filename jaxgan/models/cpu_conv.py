@@ -70,6 +70,12 @@ def _from_tap_kernel(k2: jax.Array) -> jax.Array:
   return k2.reshape(2, 2, 2, 2, cb, cs).transpose(0, 2, 1, 3, 4, 5).reshape(4, 4, cb, cs)
 
 
+def _adjoint_tap_kernel(kernel: jax.Array) -> jax.Array:
+  """The 2x2 kernel of S^T in the space-to-depth view: flipped, in/out swapped,
+  (2, 2, Cs, 4Cb)."""
+  return _tap_kernel(kernel)[::-1, ::-1].swapaxes(2, 3)
+
+
 def supported(height: int, width: int, padding: int) -> bool:
   """Whether S of an (height, width) map with this padding fits the space-to-depth view."""
   return (height + 2 * padding) % 2 == 0 and (width + 2 * padding) % 2 == 0 and padding >= 0
@@ -100,7 +106,7 @@ def conv_adjoint(y: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
   at 4x4)."""
   if padding == 1 and max(y.shape[1:3]) <= MAX_EXACT_PHASE_SIZE:
     return _conv_adjoint_by_phase(y, kernel)
-  k = _tap_kernel(kernel)[::-1, ::-1].swapaxes(2, 3)                   # (2, 2, Cs, 4Cb)
+  k = _adjoint_tap_kernel(kernel)                                      # (2, 2, Cs, 4Cb)
   z = lax.conv_general_dilated(y, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_NHWC)
   x = depth_to_space(z)                                                # (B, 2h + 2, 2w + 2, Cb)
   return x[:, padding:x.shape[1] - padding, padding:x.shape[2] - padding]
@@ -112,7 +118,7 @@ def _conv_adjoint_by_phase(y: jax.Array, kernel: jax.Array) -> jax.Array:
   (a, b) pads y by (1 - a, a) rows and (1 - b, b) columns."""
   b, h, w, cs = y.shape
   cb = kernel.shape[2]
-  k = _tap_kernel(kernel)[::-1, ::-1].swapaxes(2, 3).reshape(2, 2, cs, 2, 2, cb)
+  k = _adjoint_tap_kernel(kernel).reshape(2, 2, cs, 2, 2, cb)
   rows = []
   for a in range(2):
     phases = [lax.conv_general_dilated(y, k[:, :, :, 1 - a, 1 - c], (1, 1),
