@@ -127,7 +127,8 @@ def test_too_little_free_space_is_refused_before_writing(tmp_path, tfds_dir, mon
                       lambda p: usage(p)._replace(free=1000))
   ckpt = checkpoint_lib.Checkpointer(str(tmp_path))
   with pytest.raises(checkpoint_lib.CheckpointError,
-                     match=r"not enough disk space .* step 2 .* previous checkpoint \(step 1\) is intact"):
+                     match=r"checkpoint of step 2 .*: disk full \(not enough space: .*previous checkpoint "
+                           r"\(step 1\) is intact"):
     ckpt.save(2, states[1])
   ckpt.close()
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]

@@ -93,9 +93,9 @@ class Checkpointer:
     need, free = _state_bytes(state), shutil.disk_usage(self.directory).free
     if free < need:
       raise CheckpointError(
-          f"not enough disk space for the checkpoint of step {step} in {self.directory}: "
-          f"needs up to {need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free; "
-          f"{self._kept_message()}")
+          f"could not write the checkpoint of step {step} in {self.directory}: disk full "
+          f"(not enough space: needs up to {need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB "
+          f"free); {self._kept_message()}")
     try:
       self._manager.save(step, args=ocp.args.StandardSave(state))
     except Exception as e:
