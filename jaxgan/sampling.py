@@ -57,6 +57,18 @@ def make_generate_fn(generator):
   return generate
 
 
+def translation_panels(inputs: np.ndarray, outputs: np.ndarray,
+                       targets: np.ndarray | None = None) -> np.ndarray:
+  """input | output [| target] side by side per example: (N, H, 2W or 3W, C) in [-1, 1];
+  a greyscale input beside colour outputs is repeated over the channels."""
+  c = outputs.shape[-1]
+  panels = [np.broadcast_to(inputs, (*inputs.shape[:-1], c)) if inputs.shape[-1] != c
+            else inputs, outputs]
+  if targets is not None:
+    panels.append(targets)
+  return np.concatenate([np.asarray(p, np.float32) for p in panels], axis=2)
+
+
 def generate_samples(generator, params, batch_stats, *, num: int, seed: int,
                      labels: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
   """`num` float32 samples from latents seeded by `seed`: images (num, H, W, C) in [-1, 1],

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.errors import UsageError
-from jaxgan.models import dcgan, mlp, packing, resnet, stylegan2
+from jaxgan.models import dcgan, mlp, packing, pix2pix, resnet, stylegan2
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CONDITIONINGS = ("projection", "acgan")
@@ -121,7 +121,39 @@ def _stylegan2(config, bn_axis_name):
   return g, d
 
 
-MODELS = {"dcgan": _dcgan, "mlp": _mlp, "resnet": _resnet, "stylegan2": _stylegan2}
+def input_channels(config: ml_collections.ConfigDict) -> int:
+  """Channels of a translation model's input image (default: the output's)."""
+  c = config.get("input_channels", config.get("channels"))
+  if c not in (1, 3):
+    raise UsageError(f"input_channels must be 1 or 3, got {c!r}")
+  return c
+
+
+def _pix2pix(config, bn_axis_name):
+  _check_channels(config)
+  m = config.model
+  if num_classes(config) or _spectral(config):
+    raise UsageError("model pix2pix is conditioned on an input image, not on classes or "
+                     "spectral norm; set model.num_classes=0 and model.spectral_norm=False")
+  pix2pix.num_downs(config.image_size)  # validates the resolution with a clear message
+  norm = m.get("norm", "batch")
+  if norm not in pix2pix.NORMS:
+    raise UsageError(f"unknown norm {norm!r}; valid: {', '.join(pix2pix.NORMS)}")
+  dtype, impl = compute_dtype(config), config.get("conv_impl", "auto")
+  g = pix2pix.UNetGenerator(image_size=config.image_size, channels=config.channels,
+                            width=m.g_width, norm=norm, dropout=m.get("dropout", 0.5),
+                            dtype=dtype, bn_axis_name=bn_axis_name, conv_impl=impl)
+  d = pix2pix.PatchDiscriminator(channels=input_channels(config) + config.channels,
+                                 width=m.d_width, num_layers=m.get("d_layers", 3), norm=norm,
+                                 dtype=dtype, bn_axis_name=bn_axis_name, conv_impl=impl)
+  return g, d
+
+
+MODELS = {"dcgan": _dcgan, "mlp": _mlp, "pix2pix": _pix2pix, "resnet": _resnet,
+          "stylegan2": _stylegan2}
+
+# Models whose G maps an input image to an image (paired data, translation step).
+TRANSLATION_MODELS = ("pix2pix",)
 
 
 def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None):

@@ -24,6 +24,7 @@ from jaxgan.errors import UsageError
 from jaxgan.train import optim, parallel
 from jaxgan.train.state import GANDef, GANState, init_state
 from jaxgan.train.stylegan2_step import StyleGAN2Options
+from jaxgan.train.translation_step import TranslationOptions
 
 NONFINITE_POLICIES = ("stop", "skip")
 
@@ -61,6 +62,8 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
   """The GANDef `config` describes; UsageError names a bad field and the valid values."""
   if config.model.name == "stylegan2":
     return build_stylegan2(config)
+  if config.model.name in models.TRANSLATION_MODELS:
+    return build_translation(config, bn_axis_name=bn_axis_name)
   d_loss, g_loss = losses.get_gan_loss(config.loss)
   penalty = losses.check_penalty(config.get("penalty", "none"))
   weight = config.get("penalty_weight", 0.0)
@@ -146,6 +149,47 @@ def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:
                 d_tx=optim.make_optimizer(_lazy_adam(config.optimizer_d, o.r1_interval), steps),
                 d_loss=d_loss, g_loss=g_loss, skip_nonfinite=_skips_nonfinite(config),
                 ema_decay=float(ema), stylegan2=o)
+
+
+def _translation_options(config) -> TranslationOptions:
+  fields = {f.name for f in dataclasses.fields(TranslationOptions)} - {"input_channels"}
+  group = dict(config.get("translation", {}) or {})
+  unknown = sorted(set(group) - fields)
+  _check(not unknown, f"unknown translation options {', '.join(unknown)}; valid: "
+         f"{', '.join(sorted(fields))}")
+  o = TranslationOptions(input_channels=models.input_channels(config), **group)
+  _check(o.l1_weight >= 0, f"translation.l1_weight must be >= 0, got {o.l1_weight!r}")
+  _check(o.d_loss_scale > 0, f"translation.d_loss_scale must be > 0, got {o.d_loss_scale!r}")
+  return o
+
+
+def build_translation(config: ml_collections.ConfigDict, *,
+                      bn_axis_name: str | None = None) -> GANDef:
+  """A paired image-to-image GANDef (pix2pix): U-Net G, PatchGAN D, adversarial + L1."""
+  o = _translation_options(config)
+  d_loss, g_loss = losses.get_gan_loss(config.loss)
+  _check(not losses.batch_coupled(d_loss) and not losses.needs_real_logits(g_loss),
+         f"model {config.model.name} needs a per-patch loss without real logits in G's "
+         f"(e.g. dcgan, least_squares, hinge), got {config.loss!r}")
+  _check(config.get("task", "noise") == "paired",
+         f"model {config.model.name} trains on paired data: set task='paired'")
+  _check(config.get("penalty", "none") == "none" and config.get("n_critic", 1) == 1
+         and config.get("grad_accum_steps", 1) == 1 and not config.get("augment", "")
+         and models.pack_size(config) == 1 and config.get("ema_decay", 0.0) == 0.0,
+         f"model {config.model.name} supports penalty=none, n_critic=1, grad_accum_steps=1, "
+         "augment='', model.pack=1 and ema_decay=0")
+  steps = config.get("num_train_steps", 0)
+  generator, discriminator = models.build_models(config, bn_axis_name=bn_axis_name)
+  return GANDef(generator=generator, discriminator=discriminator,
+                g_tx=optim.make_optimizer(config.optimizer_g, steps),
+                d_tx=optim.make_optimizer(config.optimizer_d, steps),
+                d_loss=d_loss, g_loss=g_loss, skip_nonfinite=_skips_nonfinite(config),
+                translation=o)
+
+
+def is_translation(config) -> bool:
+  """Whether G maps input images to images (paired data) rather than noise to images."""
+  return config.model.name in models.TRANSLATION_MODELS
 
 
 def is_point_data(config) -> bool:

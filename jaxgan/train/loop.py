@@ -26,7 +26,7 @@ from jaxgan import sampling
 from jaxgan.errors import UsageError
 from jaxgan.train import checkpoint as checkpoint_lib
 from jaxgan.train import parallel, steps
-from jaxgan.train.build import abstract_state, build_gan, image_shape  # noqa: F401 (re-exported)
+from jaxgan.train.build import abstract_state, build_gan, image_shape, is_translation  # noqa: F401 (re-exported)
 from jaxgan.train.state import GANDef, GANState, init_state
 
 # Fields that may change when a workdir is resumed; any other difference is refused.
@@ -232,6 +232,9 @@ def _make_evaluator(config):
   every = (config.get("eval") or {}).get("every_steps", 0)
   if not every:
     return None, 0
+  if is_translation(config):
+    raise UsageError(f"eval.every_steps={every}: periodic evaluation samples G(z), which model "
+                     f"{config.model.name} does not have; set --config.eval.every_steps=0")
   if every % config.log_every_steps:
     raise UsageError(f"eval.every_steps={every} must be a multiple of log_every_steps="
                      f"{config.log_every_steps} (evaluations join the logged rows)")
@@ -241,6 +244,24 @@ def _make_evaluator(config):
     return None, 0
   from jaxgan.metrics import periodic
   return periodic.make_evaluator(config), every
+
+
+def _make_preview(config, gan: GANDef):
+  """(g_params, g_batch_stats) -> the sample grid's images: G of fixed latents, or for a
+  translation model input | G(input) | target of the dataset's first examples."""
+  n = config.get("num_samples", 64)
+  if not is_translation(config):
+    generate = sampling.make_generate_fn(gan.generator)
+    z = sampling.latents_for_indices(config.seed + 1, np.arange(n), gan.latent_dim)
+    return lambda params, stats: np.asarray(generate(params, stats, z))
+  from jaxgan.data import paired
+  from jaxgan.train.translation_step import translate
+  inputs, targets = paired.paired_examples(config, n)
+  # Train-mode BatchNorm outside the step: a G without the pmap axis (same variables).
+  run = jax.jit(functools.partial(translate, build_gan(config)))
+  key = jax.random.PRNGKey(config.seed + 1)  # the same dropout noise at every preview
+  return lambda params, stats: sampling.translation_panels(
+      inputs, np.asarray(run(params, stats, inputs, key)), targets)
 
 
 class _BestKeeper:
@@ -401,9 +422,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
     del restored
   else:
     state = runner.init(functools.partial(init_state, gan, config.seed, image_shape(config)))
-  generate = sampling.make_generate_fn(gan.generator)
-  sample_z = sampling.latents_for_indices(config.seed + 1, np.arange(config.get("num_samples", 64)),
-                                          gan.latent_dim)
+  preview = _make_preview(config, gan)
   logger = _Logger(workdir, enabled=is_chief)
   best = _BestKeeper(workdir, config)
 
@@ -443,7 +462,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
         history, window_start, window_time = [], done, time.perf_counter()
       if is_chief and (done % config.sample_every_steps == 0 or last):
         g = runner.host_view(state.g)
-        logger.grid(done, np.asarray(generate(g.params, g.batch_stats, sample_z)))
+        logger.grid(done, preview(g.params, g.batch_stats))
       if save:
         ckpt.save(done, runner.to_checkpoint(state))
         kept_step = done

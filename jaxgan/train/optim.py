@@ -14,19 +14,24 @@ DECAYS = ("none", "linear")
 
 
 def _learning_rate(cfg: ml_collections.ConfigDict, run_updates: int | None):
-  """A constant lr, or a linear decay to 0 over `decay_steps` updates of this network
-  (decay_steps 0: over `run_updates`, this network's updates in the whole run)."""
+  """A constant lr, or constant for `decay_start` updates of this network (default 0;
+  pix2pix and CycleGAN hold it for half the run) and then a linear decay to 0 over
+  `decay_steps` updates (0: until `run_updates`, this network's updates in the run)."""
   decay = cfg.get("decay", "none")
   if decay not in DECAYS:
     raise UsageError(f"unknown lr decay {decay!r}; valid: {', '.join(DECAYS)}")
   if decay == "none":
     return cfg.lr
+  start = cfg.get("decay_start", 0)
+  if not isinstance(start, int) or start < 0:
+    raise UsageError(f"decay_start must be an integer >= 0 (updates), got {start!r}")
   steps = cfg.get("decay_steps", 0)
   if steps == 0 and run_updates:
-    steps = run_updates
+    steps = run_updates - start
   if not isinstance(steps, int) or steps <= 0:
-    raise UsageError(f"decay='linear' needs decay_steps > 0 (updates of this network), got {steps!r}")
-  return optax.linear_schedule(cfg.lr, 0.0, steps)
+    raise UsageError(f"decay='linear' needs decay_steps > 0 (updates of this network after "
+                     f"decay_start), got {steps!r}")
+  return optax.linear_schedule(cfg.lr, 0.0, steps, transition_begin=start)
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict,

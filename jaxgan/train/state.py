@@ -54,6 +54,9 @@ class GANDef:
   # StyleGAN2Options (jaxgan/train/stylegan2_step.py): the lazy-regularised StyleGAN2 step
   # replaces the default one; None: the default step.
   stylegan2: Any = flax.struct.field(pytree_node=False, default=None)
+  # TranslationOptions (jaxgan/train/translation_step.py): G maps an input image to an
+  # image and D judges (input, image) pairs (pix2pix); None: G maps noise z.
+  translation: Any = flax.struct.field(pytree_node=False, default=None)
 
   @property
   def latent_dim(self) -> int:
@@ -79,10 +82,12 @@ def init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANState
   root = jax.random.PRNGKey(seed)
   g_key, d_key, train_key = jax.random.split(root, 3)
   labels = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
-  g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros((1, gan.latent_dim), jnp.float32),
-                labels)
-  d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros((1, *image_shape), jnp.float32),
-                labels)
+  g_input, d_input = (1, gan.latent_dim), (1, *image_shape)
+  if gan.translation is not None:  # G sees the input image; D sees (input, image)
+    c_in = gan.translation.input_channels
+    g_input, d_input = (1, *image_shape[:-1], c_in), (1, *image_shape[:-1], c_in + image_shape[-1])
+  g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros(g_input, jnp.float32), labels)
+  d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros(d_input, jnp.float32), labels)
   g_ema = jax.tree.map(jnp.copy, g.params) if gan.ema_decay > 0 else {}
   extras = {"pl_mean": jnp.zeros((), jnp.float32)} if gan.stylegan2 is not None else {}
   return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d, g_ema=g_ema,
