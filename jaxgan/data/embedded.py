@@ -112,9 +112,10 @@ def upsample_digit(image: np.ndarray, size: int = 32) -> np.ndarray:
 def digit_edges(image: np.ndarray) -> np.ndarray:
   """uint8 (H, W) digit -> uint8 (H, W) edge map: 255 on the outline of its ink, 0 elsewhere.
 
-  The ink is the pixels >= 128; the outline is its morphological gradient (3x3 dilation
-  minus erosion), a closed line two pixels wide, like the line drawings of pix2pix's
-  edges2shoes. A function of the image alone, so a test can recompute it.
+  The ink is the pixels >= 128; the outline is its morphological gradient (dilation
+  minus erosion by the 4-neighbour cross), a closed line two pixels wide, like the line
+  drawings of pix2pix's edges2shoes. A function of the image alone, so a test can
+  recompute it.
   """
   from scipy import ndimage
   ink = image >= 128
