@@ -87,23 +87,30 @@ def test_instance_norm_variant_matches_pytorch(ref, impl, train):
   _close(logits, ref["di_logits"])
 
 
-def test_running_var_uses_biased_batch_variance(ref):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_running_var_uses_biased_batch_variance(ref, impl):
   """Pins the one known difference: BatchNorm2d's running_var takes the batch variance
   with Bessel's correction (n / (n - 1)), layers.torch_batch_norm the plain one. Undoing
-  the correction on torch's side recovers our value exactly."""
-  g = pix2pix.UNetGenerator(image_size=64, width=int(ref["width"]), dropout=0.0,
-                            conv_impl="lax")
-  before = torch_import.pix2pix_generator_variables(_state(ref, "g"))
-  after = torch_import.pix2pix_generator_variables({**_state(ref, "g"), **_state(ref, "g_after")})
-  _, mutated = _apply(g, before, ref["a"], True)
-  # Per-norm count n of the values each channel averages: batch * height * width.
-  sizes = {f"down{i}_norm": 64 >> (i + 1) for i in range(1, 5)}
-  sizes.update({f"up{i}_norm": 64 >> i for i in range(1, 6)})
-  for name, side in sizes.items():
-    n = ref["a"].shape[0] * side * side
-    old, new = before["batch_stats"][name]["var"], after["batch_stats"][name]["var"]
-    biased = (old * 0.9 + (new - old * 0.9) * (n - 1) / n)
-    np.testing.assert_allclose(mutated["batch_stats"][name]["var"], biased, err_msg=name, **TOL)
+  the correction on torch's side recovers our value."""
+  width, batch = int(ref["width"]), ref["a"].shape[0]
+  pair = np.concatenate([ref["a"], ref["b"]], axis=-1)
+  # Each norm's side length (its values per channel: batch * side^2) at 64x64.
+  g_sides = {f"down{i}_norm": 64 >> (i + 1) for i in range(1, 5)}
+  g_sides.update({f"up{i}_norm": 64 >> i for i in range(1, 6)})
+  for module, x, prefix, to_flax, sides in (
+      (pix2pix.UNetGenerator(image_size=64, width=width, dropout=0.0, conv_impl=impl),
+       ref["a"], "g", torch_import.pix2pix_generator_variables, g_sides),
+      (pix2pix.PatchDiscriminator(channels=6, width=width, conv_impl=impl), pair, "d",
+       torch_import.pix2pix_discriminator_variables, {"norm1": 16, "norm2": 8, "norm3": 7})):
+    before = to_flax(_state(ref, prefix))
+    after = to_flax({**_state(ref, prefix), **_state(ref, prefix + "_after")})["batch_stats"]
+    _, mutated = _apply(module, before, x, True)
+    assert sorted(sides) == sorted(after)
+    for name, side in sides.items():
+      n = batch * side * side
+      old, new = before["batch_stats"][name]["var"] * 0.9, after[name]["var"]
+      np.testing.assert_allclose(mutated["batch_stats"][name]["var"],
+                                 old + (new - old) * (n - 1) / n, err_msg=name, **TOL)
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance"])
