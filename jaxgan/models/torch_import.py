@@ -1,4 +1,6 @@
-"""PyTorch DCGAN state_dicts (NumPy arrays) -> Flax variables of jaxgan.models.dcgan.
+"""PyTorch state_dicts (NumPy arrays) -> Flax variables: the DCGAN tutorial's networks for
+jaxgan.models.dcgan, the pix2pix authors' UnetGenerator / NLayerDiscriminator for
+jaxgan.models.pix2pix.
 
 Layouts: Conv2d weight (out, in, kh, kw) -> kernel (kh, kw, in, out); ConvTranspose2d
 weight (in, out, kh, kw) -> kernel (kh, kw, in, out) spatially flipped, because our
@@ -51,4 +53,90 @@ def discriminator_variables(state_dict: dict) -> dict:
   stats = {}
   for i, p in enumerate(norms, start=1):  # the first D stage has no BatchNorm
     params[f"bn{i}"], stats[f"bn{i}"] = _batch_norm(p)
+  return {"params": params, "batch_stats": stats}
+
+
+# --- pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix; benchmarks/torch_pix2pix.py) ----------
+# Keys are read by module structure: the U-Net nests one block per level, each an
+# nn.Sequential called `model`, so a key's depth of nesting is its level and its index in
+# that Sequential orders the block's own layers (down conv before up conv, down norm before
+# up norm). A layer is a conv if its weight is 4-D, a BatchNorm if it has running stats;
+# InstanceNorm(affine=False) has no entries at all.
+
+
+def _layers(state_dict: dict, depth_of) -> dict:
+  """{group: [(index, {field: array})] sorted by index} from keys '<...>.<index>.<field>'."""
+  groups = {}
+  for key, value in state_dict.items():
+    key = key[len("module."):] if key.startswith("module.") else key  # DataParallel saves
+    *path, index, field = key.split(".") if key.count(".") >= 2 else ["?", "?", key]
+    if not index.isdigit():
+      raise ValueError(f"no '<layer index>.<field>' at the end of state_dict key {key!r}")
+    if field == "num_batches_tracked":
+      continue
+    group = depth_of(key, path)
+    groups.setdefault(group, {}).setdefault(int(index), {})[field] = np.asarray(value)
+  return {g: sorted(layers.items()) for g, layers in groups.items()}
+
+
+def _roles(layers: list) -> tuple[list[dict], list[dict]]:
+  convs = [p for _, p in layers if "weight" in p and p["weight"].ndim == 4]
+  norms = [p for _, p in layers if "running_mean" in p]
+  return convs, norms
+
+
+def _unet_depth(key: str, path: list[str]) -> int:
+  # path: 'model' (the generator's outermost block), ('model', index) for each enclosing
+  # level's Sequential and the slot of the next block in it, then the Sequential 'model'.
+  inner = path[1:-1]
+  if (len(path) < 2 or path[0] != "model" or path[-1] != "model" or len(inner) % 2
+      or any(t != "model" for t in inner[::2]) or not all(t.isdigit() for t in inner[1::2])):
+    raise ValueError(f"not a pix2pix UnetGenerator key: {key!r}")
+  return len(inner) // 2
+
+
+def pix2pix_generator_variables(state_dict: dict) -> dict:
+  """UnetGenerator's state_dict -> {'params', 'batch_stats'} for pix2pix.UNetGenerator."""
+  levels = _layers(state_dict, _unet_depth)
+  n = len(levels)
+  if sorted(levels) != list(range(n)):
+    raise ValueError(f"U-Net levels {sorted(levels)} are not 0..{n - 1}")
+  params, stats = {}, {}
+  for level, layers in levels.items():
+    convs, norms = _roles(layers)
+    if len(convs) != 2:
+      raise ValueError(f"U-Net level {level} has {len(convs)} convs, expected 2")
+    for conv, name, kernel in ((convs[0], f"down{level}", conv_kernel),
+                               (convs[1], f"up{level}", conv_transpose_kernel)):
+      params[name] = {"kernel": kernel(conv["weight"])}
+      if "bias" in conv:
+        params[f"{name}_bias"] = conv["bias"]
+    # BatchNorm: the outermost level has none, the innermost only the up norm.
+    names = ([] if level == 0 else [f"up{level}_norm"] if level == n - 1
+             else [f"down{level}_norm", f"up{level}_norm"])
+    if norms and len(norms) != len(names):
+      raise ValueError(f"U-Net level {level} has {len(norms)} norms, expected {len(names)}")
+    for name, p in zip(names, norms):
+      params[name], stats[name] = _batch_norm(p)
+  return {"params": params, "batch_stats": stats}
+
+
+def _flat_depth(key: str, path: list[str]) -> int:
+  if path != ["model"]:
+    raise ValueError(f"not a pix2pix NLayerDiscriminator key: {key!r}")
+  return 0
+
+
+def pix2pix_discriminator_variables(state_dict: dict) -> dict:
+  """NLayerDiscriminator's state_dict -> {'params', 'batch_stats'} for PatchDiscriminator."""
+  convs, norms = _roles(_layers(state_dict, _flat_depth)[0])
+  if norms and len(norms) != len(convs) - 2:  # all but the first and last conv are normed
+    raise ValueError(f"{len(convs)} convs but {len(norms)} norms")
+  params, stats = {}, {}
+  for i, conv in enumerate(convs):
+    params[f"conv{i}"] = {"kernel": conv_kernel(conv["weight"])}
+    if "bias" in conv:
+      params[f"conv{i}_bias"] = conv["bias"]
+  for i, p in enumerate(norms, start=1):
+    params[f"norm{i}"], stats[f"norm{i}"] = _batch_norm(p)
   return {"params": params, "batch_stats": stats}

@@ -1,0 +1,156 @@
+"""The Flax pix2pix networks equal the authors' PyTorch ones (fixture from
+scripts/export_pix2pix_torch_reference.py; no torch needed here)."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.models import pix2pix, torch_import
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "pix2pix_torch_reference.npz")
+TOL = dict(rtol=1e-5, atol=1e-5)
+# Outputs: 1e-5 relative to each output's scale (G's eval-mode images are ~0.06 at most at
+# init, where a flat atol of 1e-5 would be loose); the largest error seen is ~1e-6 of it.
+
+
+def _close(actual, desired):
+  np.testing.assert_allclose(actual, desired, rtol=1e-5, atol=1e-5 * np.abs(desired).max())
+IMPLS = ["lax", "rearranged"]
+
+
+@pytest.fixture(scope="module")
+def ref():
+  data = np.load(FIXTURE)
+  return {k: data[k] for k in data.files}
+
+
+def _state(ref, prefix):
+  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+
+
+def _apply(module, variables, x, train):
+  fn = lambda v, x: module.apply(v, x, train=train, mutable=["batch_stats"])
+  return jax.jit(fn)(variables, x)
+
+
+def _check_running_stats(mutated, expected):
+  """Running means as torch (momentum 0.1). Variances: torch folds in the unbiased batch
+  variance, Flax the biased one, so they differ by design (see test_running_var_...)."""
+  for name, stats in expected.items():
+    np.testing.assert_allclose(mutated[name]["mean"], stats["mean"], err_msg=name, **TOL)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("train", [False, True])
+def test_generator_matches_pytorch(ref, impl, train):
+  g = pix2pix.UNetGenerator(image_size=64, channels=3, width=int(ref["width"]), norm="batch",
+                            dropout=0.0, conv_impl=impl)
+  out, mutated = _apply(g, torch_import.pix2pix_generator_variables(_state(ref, "g")),
+                        ref["a"], train)
+  _close(out, ref["g_train" if train else "g_eval"])
+  if train:
+    after = {**_state(ref, "g"), **_state(ref, "g_after")}
+    _check_running_stats(mutated["batch_stats"],
+                         torch_import.pix2pix_generator_variables(after)["batch_stats"])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("train", [False, True])
+def test_discriminator_matches_pytorch(ref, impl, train):
+  d = pix2pix.PatchDiscriminator(channels=6, width=int(ref["width"]), norm="batch",
+                                 conv_impl=impl)
+  pair = np.concatenate([ref["a"], ref["b"]], axis=-1)
+  logits, mutated = _apply(d, torch_import.pix2pix_discriminator_variables(_state(ref, "d")),
+                           pair, train)
+  _close(logits, ref["d_train_logits" if train else "d_eval_logits"])
+  if train:
+    after = {**_state(ref, "d"), **_state(ref, "d_after")}
+    _check_running_stats(mutated["batch_stats"],
+                         torch_import.pix2pix_discriminator_variables(after)["batch_stats"])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("train", [False, True])
+def test_instance_norm_variant_matches_pytorch(ref, impl, train):
+  width = int(ref["width"])
+  a, b = ref["a"][:, ::2, ::2], ref["b"][:, ::2, ::2]  # the variant is 32x32
+  g = pix2pix.UNetGenerator(image_size=32, channels=3, width=width, norm="instance",
+                            dropout=0.0, conv_impl=impl)
+  out, _ = _apply(g, torch_import.pix2pix_generator_variables(_state(ref, "gi")), a, train)
+  _close(out, ref["gi_out"])
+  d = pix2pix.PatchDiscriminator(channels=6, width=width, norm="instance", conv_impl=impl)
+  logits, _ = _apply(d, torch_import.pix2pix_discriminator_variables(_state(ref, "di")),
+                     np.concatenate([a, b], axis=-1), train)
+  _close(logits, ref["di_logits"])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_running_var_uses_biased_batch_variance(ref, impl):
+  """Pins the one known difference: BatchNorm2d's running_var takes the batch variance
+  with Bessel's correction (n / (n - 1)), layers.torch_batch_norm the plain one. Undoing
+  the correction on torch's side recovers our value."""
+  width, batch = int(ref["width"]), ref["a"].shape[0]
+  pair = np.concatenate([ref["a"], ref["b"]], axis=-1)
+  # Each norm's side length (its values per channel: batch * side^2) at 64x64.
+  g_sides = {f"down{i}_norm": 64 >> (i + 1) for i in range(1, 5)}
+  g_sides.update({f"up{i}_norm": 64 >> i for i in range(1, 6)})
+  for module, x, prefix, to_flax, sides in (
+      (pix2pix.UNetGenerator(image_size=64, width=width, dropout=0.0, conv_impl=impl),
+       ref["a"], "g", torch_import.pix2pix_generator_variables, g_sides),
+      (pix2pix.PatchDiscriminator(channels=6, width=width, conv_impl=impl), pair, "d",
+       torch_import.pix2pix_discriminator_variables, {"norm1": 16, "norm2": 8, "norm3": 7})):
+    before = to_flax(_state(ref, prefix))
+    after = to_flax({**_state(ref, prefix), **_state(ref, prefix + "_after")})["batch_stats"]
+    _, mutated = _apply(module, before, x, True)
+    assert sorted(sides) == sorted(after)
+    for name, side in sides.items():
+      n = batch * side * side
+      old, new = before["batch_stats"][name]["var"] * 0.9, after[name]["var"]
+      np.testing.assert_allclose(mutated["batch_stats"][name]["var"],
+                                 old + (new - old) * (n - 1) / n, err_msg=name, **TOL)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_imported_tree_matches_flax_init(ref, norm):
+  """Every Flax variable is filled by the import, with the same shape, and nothing else."""
+  size, g_key, d_key = (64, "g", "d") if norm == "batch" else (32, "gi", "di")
+  width = int(ref["width"])
+  for module, variables, dummy in (
+      (pix2pix.UNetGenerator(image_size=size, width=width, norm=norm),
+       torch_import.pix2pix_generator_variables(_state(ref, g_key)), (1, size, size, 3)),
+      (pix2pix.PatchDiscriminator(channels=6, width=width, norm=norm),
+       torch_import.pix2pix_discriminator_variables(_state(ref, d_key)), (1, size, size, 6))):
+    init = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x, train=False),
+                          jnp.zeros(dummy))
+    variables = {k: v for k, v in variables.items() if v}  # InstanceNorm: no batch_stats
+    assert jax.tree.structure(init) == jax.tree.structure(variables)
+    for a, b in zip(jax.tree.leaves(init), jax.tree.leaves(variables)):
+      assert a.shape == b.shape
+
+
+def test_import_accepts_data_parallel_keys_and_rejects_others(ref):
+  state = _state(ref, "g")
+  plain = torch_import.pix2pix_generator_variables(state)
+  wrapped = torch_import.pix2pix_generator_variables({f"module.{k}": v for k, v in state.items()})
+  assert jax.tree.all(jax.tree.map(np.array_equal, plain, wrapped))
+  with pytest.raises(ValueError):
+    torch_import.pix2pix_generator_variables(_state(ref, "d"))
+  with pytest.raises(ValueError):
+    torch_import.pix2pix_discriminator_variables(state)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_parameter_counts_match_pytorch_at_256(ref, norm):
+  """unet_256 (ngf 64) and the basic D (ndf 64, 6 channels in), without allocating them."""
+  def count(module, shape):
+    shapes = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x, train=False),
+                            jax.ShapeDtypeStruct(shape, jnp.float32))
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes["params"]))
+
+  assert count(pix2pix.UNetGenerator(image_size=256, norm=norm), (1, 256, 256, 3)) == \
+      int(ref[f"count/g256_{norm}"])
+  assert count(pix2pix.PatchDiscriminator(channels=6, norm=norm), (1, 256, 256, 6)) == \
+      int(ref[f"count/d256_{norm}"])
