@@ -37,10 +37,12 @@ def _apply(module, variables, x, train):
 
 
 def _check_running_stats(mutated, expected):
-  """Running means as torch (momentum 0.1). Variances: torch folds in the unbiased batch
-  variance, Flax the biased one, so they differ by design (see test_running_var_...)."""
+  """Running means and variances as torch's (momentum 0.1, the variance unbiased: at the
+  2x2 maps near the innermost level n = 8 and Bessel's factor is 8/7)."""
   for name, stats in expected.items():
-    np.testing.assert_allclose(mutated[name]["mean"], stats["mean"], err_msg=name, **TOL)
+    for field in ("mean", "var"):
+      np.testing.assert_allclose(mutated[name][field], stats[field], err_msg=f"{name}.{field}",
+                                 **TOL)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -87,32 +89,6 @@ def test_instance_norm_variant_matches_pytorch(ref, impl, train):
   _close(logits, ref["di_logits"])
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_running_var_uses_biased_batch_variance(ref, impl):
-  """Pins the one known difference: BatchNorm2d's running_var takes the batch variance
-  with Bessel's correction (n / (n - 1)), layers.torch_batch_norm the plain one. Undoing
-  the correction on torch's side recovers our value."""
-  width, batch = int(ref["width"]), ref["a"].shape[0]
-  pair = np.concatenate([ref["a"], ref["b"]], axis=-1)
-  # Each norm's side length (its values per channel: batch * side^2) at 64x64.
-  g_sides = {f"down{i}_norm": 64 >> (i + 1) for i in range(1, 5)}
-  g_sides.update({f"up{i}_norm": 64 >> i for i in range(1, 6)})
-  for module, x, prefix, to_flax, sides in (
-      (pix2pix.UNetGenerator(image_size=64, width=width, dropout=0.0, conv_impl=impl),
-       ref["a"], "g", torch_import.pix2pix_generator_variables, g_sides),
-      (pix2pix.PatchDiscriminator(channels=6, width=width, conv_impl=impl), pair, "d",
-       torch_import.pix2pix_discriminator_variables, {"norm1": 16, "norm2": 8, "norm3": 7})):
-    before = to_flax(_state(ref, prefix))
-    after = to_flax({**_state(ref, prefix), **_state(ref, prefix + "_after")})["batch_stats"]
-    _, mutated = _apply(module, before, x, True)
-    assert sorted(sides) == sorted(after)
-    for name, side in sides.items():
-      n = batch * side * side
-      old, new = before["batch_stats"][name]["var"] * 0.9, after[name]["var"]
-      np.testing.assert_allclose(mutated["batch_stats"][name]["var"],
-                                 old + (new - old) * (n - 1) / n, err_msg=name, **TOL)
-
-
 @pytest.mark.parametrize("norm", ["batch", "instance"])
 def test_imported_tree_matches_flax_init(ref, norm):
   """Every Flax variable is filled by the import, with the same shape, and nothing else."""
@@ -154,3 +130,52 @@ def test_parameter_counts_match_pytorch_at_256(ref, norm):
       int(ref[f"count/g256_{norm}"])
   assert count(pix2pix.PatchDiscriminator(channels=6, norm=norm), (1, 256, 256, 6)) == \
       int(ref[f"count/d256_{norm}"])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_one_training_step_matches_pytorch(ref, impl):
+  """jaxgan's translation step from the fixture's weights = the reference's
+  optimize_parameters: both losses, every parameter's Adam update, every running statistic."""
+  import functools
+
+  import ml_collections
+
+  from jaxgan.train import build, steps
+  from jaxgan.train.state import GANState, NetState
+
+  width = int(ref["width"])
+  c = ml_collections.ConfigDict(dict(
+      task="paired", image_size=64, channels=3, input_channels=3, loss="dcgan",
+      conv_impl=impl, batch_size=2, num_train_steps=10,
+      model=dict(name="pix2pix", g_width=width, d_width=width, norm="batch", dropout=0.0,
+                 d_layers=3),
+      translation=dict(l1_weight=float(ref["lambda_l1"]), d_loss_scale=0.5),
+      optimizer_g=dict(name="adam", lr=float(ref["lr"]), b1=float(ref["beta1"]), b2=0.999),
+      optimizer_d=dict(name="adam", lr=float(ref["lr"]), b1=float(ref["beta1"]), b2=0.999)))
+  gan = build.build_gan(c)
+  g0 = torch_import.pix2pix_generator_variables(_state(ref, "g"))
+  d0 = torch_import.pix2pix_discriminator_variables(_state(ref, "d"))
+  net = lambda v, tx: NetState(params=v["params"], batch_stats=v["batch_stats"],
+                               opt_state=tx.init(v["params"]))
+  state = GANState(step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(0),
+                   g=net(g0, gan.g_tx), d=net(d0, gan.d_tx))
+  new, m = jax.jit(functools.partial(steps.gan_train_step, gan=gan))(
+      state, {"input": ref["a"], "image": ref["b"]})
+
+  np.testing.assert_allclose(m["d_loss"], ref["step/d_loss"], rtol=1e-5)
+  np.testing.assert_allclose(m["g_loss"] + ref["lambda_l1"] * m["g_l1"], ref["step/g_loss"],
+                             rtol=1e-5)
+  lr = float(ref["lr"])
+  for prefix, before, after, to_flax in (
+      ("step_g", g0, new.g, torch_import.pix2pix_generator_variables),
+      ("step_d", d0, new.d, torch_import.pix2pix_discriminator_variables)):
+    expected = to_flax(_state(ref, prefix))
+    # Adam's first step moves each weight by ~lr * sign(grad): compare the moves, to 1% of lr.
+    moved = jax.tree.map(lambda a, b: np.asarray(a) - b, after.params, before["params"])
+    want = jax.tree.map(lambda a, b: a - b, expected["params"], before["params"])
+    for (path, got), exp in zip(jax.tree_util.tree_flatten_with_path(moved)[0],
+                                jax.tree.leaves(want)):
+      np.testing.assert_allclose(got, exp, rtol=0, atol=0.01 * lr,
+                                 err_msg=f"{prefix} {jax.tree_util.keystr(path)}")
+    assert max(float(np.abs(x).max()) for x in jax.tree.leaves(want)) > 0.5 * lr
+    _check_running_stats(after.batch_stats, expected["batch_stats"])

@@ -31,11 +31,12 @@ def test_generator_matches_pytorch(ref, impl, train):
   out, mutated = jax.jit(lambda v, z: g.apply(v, z, train=train, mutable=["batch_stats"]))(
       variables, ref["z"])
   np.testing.assert_allclose(out, ref["g_train" if train else "g_eval"], **TOL)
-  if train:  # running means follow PyTorch's momentum 0.1
+  if train:  # running statistics follow PyTorch's momentum 0.1 and unbiased variance
     after = _state(ref, "g_after")
     for i in range(4):
-      np.testing.assert_allclose(mutated["batch_stats"][f"bn{i}"]["mean"],
-                                 after[f"main.{3 * i + 1}.running_mean"], **TOL)
+      for field in ("mean", "var"):
+        np.testing.assert_allclose(mutated["batch_stats"][f"bn{i}"][field],
+                                   after[f"main.{3 * i + 1}.running_{field}"], **TOL)
 
 
 @pytest.mark.parametrize("impl", ["lax", "rearranged"])

@@ -1,4 +1,4 @@
-"""Train-mode BatchNorm with a hand-written backward pass: fewer passes over activations.
+"""PyTorch's BatchNorm2d, with a hand-written backward pass: fewer passes over activations.
 
 The function is Flax's `nn.BatchNorm(use_fast_variance=False)` (two-pass variance, float32
 statistics, the same variables: params scale/bias, batch_stats mean/var). What differs is
@@ -66,9 +66,14 @@ normalize_train.defvjp(_forward, _backward)
 
 
 class BatchNorm(nn.Module):
-  """nn.BatchNorm(use_fast_variance=False) over the last axis of NHWC input, with the
-  backward above in train mode. Same variables, so checkpoints are interchangeable."""
+  """torch.nn.BatchNorm2d over the last axis of NHWC input: nn.BatchNorm's function and
+  variables (checkpoints are interchangeable), with two differences. The running variance
+  folds in the *unbiased* batch variance, n / (n - 1) times the one that normalises, as
+  PyTorch does (Flax folds in the biased one; it matters where n is small: pix2pix's batch
+  of 1 at 2x2 maps has n = 4). And with `fused_backward` (the CPU path) train mode uses the
+  closed-form backward above; without it autodiff derives the backward (accelerators)."""
   use_running_average: bool = False
+  fused_backward: bool = True
   momentum: float = 0.9
   epsilon: float = 1e-5
   dtype: Any = None            # output dtype (statistics and normalisation are float32)
@@ -91,9 +96,14 @@ class BatchNorm(nn.Module):
       y = (x - ra_mean.value) * (scale * lax.rsqrt(ra_var.value + self.epsilon)) + bias
       return y.astype(out_dtype)
     axis_name = None if self.is_initializing() else self.axis_name
-    y, mean, var = normalize_train(x, scale, bias, self.epsilon, axis_name)
+    if self.fused_backward:
+      y, mean, var = normalize_train(x, scale, bias, self.epsilon, axis_name)
+    else:
+      y, mean, var = _forward(x, scale, bias, self.epsilon, axis_name)[0]
     if not self.is_initializing():
+      n = x.shape[0] * x.shape[1] * x.shape[2] * (lax.psum(1, axis_name) if axis_name else 1)
+      unbiased = var * (n / max(n - 1, 1))
       m = self.momentum
       ra_mean.value = m * ra_mean.value + (1 - m) * lax.stop_gradient(mean)
-      ra_var.value = m * ra_var.value + (1 - m) * lax.stop_gradient(var)
+      ra_var.value = m * ra_var.value + (1 - m) * lax.stop_gradient(unbiased)
     return y.astype(out_dtype)

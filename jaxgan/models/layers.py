@@ -22,20 +22,17 @@ def dcgan_bn_scale_init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
 
 def torch_batch_norm(train: bool, *, name: str, dtype: Dtype, axis_name: str | None = None,
                      scale_init=nn.initializers.ones, fused_backward: bool = False) -> nn.Module:
-  """nn.BatchNorm with torch.nn.BatchNorm2d's defaults (momentum 0.1 == Flax 0.9, eps 1e-5).
+  """torch.nn.BatchNorm2d's defaults (momentum 0.1 == Flax 0.9, eps 1e-5) and its running
+  variance (unbiased); jaxgan/models/batch_norm.py.
 
   The two-pass variance matches PyTorch to float32 round-off; the one-pass
   E[x^2] - E[x]^2 form does not. `fused_backward` computes the same function with a
-  closed-form backward (jaxgan/models/batch_norm.py): fewer passes over the activations,
-  which is what costs on a CPU; same variables either way.
+  closed-form backward: fewer passes over the activations, which is what costs on a
+  CPU; same variables either way, and the same as nn.BatchNorm's.
   """
-  if fused_backward:
-    return batch_norm.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                                axis_name=axis_name, dtype=dtype, scale_init=scale_init,
-                                name=name)
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      use_fast_variance=False, axis_name=axis_name, dtype=dtype,
-                      scale_init=scale_init, name=name)
+  return batch_norm.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                              axis_name=axis_name, dtype=dtype, scale_init=scale_init,
+                              fused_backward=fused_backward, name=name)
 
 
 # --- Convolution formulations -------------------------------------------------------------
