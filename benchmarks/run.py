@@ -37,7 +37,7 @@ class ModelSpec:
   config: str                        # experiments/NAME.py
   overrides: dict = field(default_factory=dict)
   batch_size: int = 128
-  torch_peer: str | None = None      # "dcgan" (torch_dcgan.py), "sngan" (torch_sngan.py) or None
+  torch_peer: str | None = None      # "dcgan", "sngan", "pix2pix" (benchmarks/torch_*.py) or None
   kimg: bool = False                 # report sec/kimg (the StyleGAN family's unit)
 
 
@@ -52,10 +52,11 @@ MODELS = {
     # NVIDIA publish 21.6-24.2 sec/kimg at 256 on one V100 (stylegan2-ada-pytorch README).
     "stylegan2_64": ModelSpec("stylegan2_ffhq256.py", dict(image_size=64), 16, None, kimg=True),
     "stylegan2_256": ModelSpec("stylegan2_ffhq256.py", {}, 16, None, kimg=True),
+    # pix2pix facades (Isola et al. 2017): U-Net 256 + 70x70 PatchGAN, batch 1 as the paper.
+    "pix2pix256": ModelSpec("pix2pix_facades.py", {}, 1, "pix2pix"),
 }
 # Named by the issue; they join MODELS as their train steps land.
-PLANNED = ("pix2pix256", "cyclegan256", "srgan_x4",
-           "inpaint256")
+PLANNED = ("cyclegan256", "srgan_x4", "inpaint256")
 
 
 @dataclass
@@ -146,10 +147,9 @@ class JaxganImpl(Impl):
     self._state = parallel.jit_init(
         functools.partial(init_state, gan, 0, build.image_shape(config)), mesh)()
     rng = np.random.default_rng(0)
-    shape = (batch, *build.image_shape(config))
     self._batch = parallel.global_batch(
-        {"image": rng.uniform(-1, 1, shape).astype(np.float32),
-         "label": np.zeros((batch,), np.int32)}, mesh)
+        {k: (rng.uniform(-1, 1, v.shape) if v.dtype == np.float32 else np.zeros(v.shape)
+             ).astype(v.dtype) for k, v in batch_shapes(config, batch).items()}, mesh)
     step = parallel.jit_train_step(functools.partial(steps.gan_train_step, gan=gan), mesh)
     t0 = time.perf_counter()
     self._step = step.lower(self._state, self._batch).compile()
@@ -183,6 +183,19 @@ class JaxganImpl(Impl):
       return None  # XLA:CPU keeps no allocator statistics
     self.peak_mem_what = "process_allocator_peak"
     return max(s["peak_bytes_in_use"] for s in stats)
+
+
+def batch_shapes(config, batch: int) -> dict:
+  """The train step's batch as ShapeDtypeStructs: images and labels, and the input images
+  of a translation model."""
+  from jaxgan import models
+  from jaxgan.train import build
+  shape = (batch, *build.image_shape(config))
+  out = {"image": jax.ShapeDtypeStruct(shape, np.float32),
+         "label": jax.ShapeDtypeStruct((batch,), np.int32)}
+  if build.is_translation(config):
+    out["input"] = jax.ShapeDtypeStruct((*shape[:-1], models.input_channels(config)), np.float32)
+  return out
 
 
 def set_width(config, width: int) -> None:
@@ -232,9 +245,7 @@ def _step_flops(config) -> float | None:
   from jaxgan.train.state import init_state
   gan = build.build_gan(config)
   state = jax.eval_shape(functools.partial(init_state, gan, 0, build.image_shape(config)))
-  batch = {"image": jax.ShapeDtypeStruct((config.batch_size, *build.image_shape(config)),
-                                         np.float32),
-           "label": jax.ShapeDtypeStruct((config.batch_size,), np.int32)}
+  batch = batch_shapes(config, config.batch_size)
   try:
     # Lowered for the host CPU: XLA:GPU gives no cost analysis before compiling (measured:
     # null on an H200), and the count must not depend on where the benchmark runs.
@@ -276,19 +287,29 @@ class TorchImpl(Impl):
       g = torch_sngan.Generator(o["image_size"], 128, width or 256, o["channels"]).to(self.device)
       d = torch_sngan.Discriminator(o["image_size"], width or 128, o["channels"]).to(self.device)
       make_trainer = torch_sngan.make_trainer
+    elif spec.torch_peer == "pix2pix":
+      from benchmarks import torch_pix2pix
+      c = o["channels"]
+      g = torch_pix2pix.UnetGenerator(c, c, o["image_size"].bit_length() - 1, width or 64,
+                                      use_dropout=True)
+      d = torch_pix2pix.NLayerDiscriminator(2 * c, width or 64, 3)
+      g, d = (torch_pix2pix.init_weights(n).to(self.device) for n in (g, d))
+      make_trainer = torch_pix2pix.make_trainer
     else:
       raise ValueError(f"no PyTorch peer {spec.torch_peer!r}")
     if compiled:
       torch._dynamo.reset()  # a fresh cache per model: no shapes carried over from the last one
       g, d = torch.compile(g, dynamic=False), torch.compile(d, dynamic=False)
     self._step = make_trainer(g, d, device=self.device, precision=precision)
-    self._real = torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
-                            device=self.device) * 2 - 1
+    image = lambda: torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
+                               device=self.device) * 2 - 1
+    # The step's arguments: a real batch, or (input, target) pairs for translation.
+    self._real = (image(), image()) if spec.torch_peer == "pix2pix" else (image(),)
     if self.device.type == "cuda":
       torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     for _ in range(2 if compiled else 1):  # compile traces on the first calls
-      self._step(self._real)
+      self._step(*self._real)
     self._sync()
     self.compile_s = time.perf_counter() - t0
     # Read now: the timed windows interleave the peers, and the allocator's peak is shared.
@@ -301,7 +322,7 @@ class TorchImpl(Impl):
 
   def run(self, n: int) -> None:
     for _ in range(n):
-      self._step(self._real)
+      self._step(*self._real)
     self._sync()
 
   def peak_mem_bytes(self) -> int | None:
@@ -363,7 +384,11 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
     batch = batch_size or spec.batch_size
     for precision in precisions:
       impls, notes = [], {}
-      impls.append(JaxganImpl(spec, batch, precision, devices, width))
+      # A batch smaller than the device count (pix2pix's 1) runs on as many devices as divide it.
+      used = devices[:max(k for k in range(1, len(devices) + 1) if batch % k == 0)]
+      if len(used) < len(devices):
+        print(f"# {name}: batch {batch} on {len(used)} of {len(devices)} devices", file=sys.stderr)
+      impls.append(JaxganImpl(spec, batch, precision, used, width))
       for peer in peers:
         if spec.torch_peer is None:
           notes[peer] = "no PyTorch peer for this model"
@@ -382,7 +407,7 @@ def benchmark(models: list[str], precisions: list[str], peers: list[str], *, bat
         achieved = flops * sps if flops else None
         records.append(Record(
             model=name, impl=impl.name, device=device_name(),
-            n_devices=len(devices) if impl.name == "jaxgan" else 1, batch_size=batch,
+            n_devices=len(used) if impl.name == "jaxgan" else 1, batch_size=batch,
             precision=precision, steps_per_s=sps, images_per_s=sps * batch,
             sec_per_kimg=1000.0 / (sps * batch), compile_s=impl.compile_s,
             peak_mem_bytes=peak_mem, peak_mem_what=impl.peak_mem_what, flops_per_step=flops,
