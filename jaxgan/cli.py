@@ -1,4 +1,4 @@
-"""`jaxgan train|generate`: parses flags and calls library functions. Thin by design.
+"""`jaxgan train|generate|eval|translate|convert`: parses flags, calls library functions.
 
 Bad input (UsageError) prints one line `jaxgan: error: ...` and exits 2.
 """
@@ -55,6 +55,36 @@ def cmd_generate(args, extra) -> int:
                              grid=args.grid, labels=generate.parse_labels(args.labels))
   print(f"jaxgan: wrote {args.num} samples to {args.out}" + (f" and {args.grid}" if args.grid else ""))
   return 0
+
+
+def cmd_translate(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.edit import translate
+  written = translate.translate_files(args.workdir, args.input, args.out, paired=args.paired,
+                                      panels=args.panels, mode=args.mode, seed=args.seed,
+                                      batch_size=args.batch_size, overwrite=args.overwrite)
+  print(f"jaxgan: wrote {len(written)} translated image(s) to {args.out}")
+  return 0
+
+
+def _add_translate_parser(sub) -> None:
+  tr = sub.add_parser("translate", help="apply a trained image-to-image model (pix2pix) to "
+                      "image files")
+  tr.add_argument("--workdir", required=True, help="the run (its latest checkpoint)")
+  tr.add_argument("--input", required=True, help="an image file or a folder of them")
+  tr.add_argument("--out", required=True, help="output folder (one PNG per input)")
+  tr.add_argument("--paired", action="store_true",
+                  help="inputs are side-by-side A | B files (pix2pix datasets): translate the "
+                       "half the run was trained from")
+  tr.add_argument("--panels", action="store_true",
+                  help="write input | output [| target] panels instead of the output alone")
+  tr.add_argument("--mode", default="paper", help="paper: per-image BatchNorm statistics and "
+                  "dropout on (the pix2pix test protocol); eval: running statistics")
+  tr.add_argument("--seed", type=int, default=0, help="dropout noise of the paper mode")
+  tr.add_argument("--batch-size", type=int, default=16)
+  tr.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  tr.set_defaults(func=cmd_translate)
 
 
 # --- eval (jaxgan/metrics) ----------------------------------------------------------------------
@@ -148,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "then also holds `labels`")
   gen.set_defaults(func=cmd_generate)
   _add_eval_parser(sub)
+  _add_translate_parser(sub)
   convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
   convert_what = convert.add_subparsers(dest="what", required=True)
   conv_inc = convert_what.add_parser(

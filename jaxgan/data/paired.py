@@ -111,7 +111,9 @@ def _tfds_pairs(config) -> tf.data.Dataset:
                        f"{', '.join(features.keys())}); set --config.{field}")
   label_key, split = config.get("label_key", "label"), config.get("split", "train")
   try:
+    # No autocache: paired_examples reads only the first records (TF warns of a partial cache).
     ds = builder.as_dataset(split=split, shuffle_files=False,
+                            read_config=tfds.ReadConfig(try_autocache=False),
                             decoders={k: tfds.decode.SkipDecoding() for k in {a_key, b_key}})
   except (ValueError, KeyError, AssertionError) as e:
     raise UsageError(f"dataset {name!r} has no split {split!r} ({e})") from None

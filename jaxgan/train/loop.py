@@ -257,9 +257,10 @@ def _make_preview(config, gan: GANDef):
   from jaxgan.data import paired
   from jaxgan.train.translation_step import translate
   inputs, targets = paired.paired_examples(config, n)
-  # Train-mode BatchNorm outside the step: a G without the pmap axis (same variables).
-  run = jax.jit(functools.partial(translate, build_gan(config)))
-  key = jax.random.PRNGKey(config.seed + 1)  # the same dropout noise at every preview
+  # The paper's inference (per-image statistics, dropout on; `jaxgan translate`'s default)
+  # with the same dropout noise at every preview. A G without the pmap axis: same variables.
+  run = jax.jit(functools.partial(translate, build_gan(config), mode="paper"))
+  key = jax.random.PRNGKey(config.seed + 1)
   return lambda params, stats: sampling.translation_panels(
       inputs, np.asarray(run(params, stats, inputs, key)), targets)
 

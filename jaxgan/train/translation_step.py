@@ -105,11 +105,19 @@ def translation_train_step(state: GANState, batch: dict, *, gan: GANDef,
                  d_fake_before=sig(fake_logits), d_fake_after=sig(logits_after))
 
 
-def translate(gan: GANDef, params, stats, x: jax.Array, key: jax.Array,
-              *, train_mode: bool = True) -> jax.Array:
-  """G(x) for inference. train_mode=True is the paper's test protocol: BatchNorm uses the
-  statistics of the batch given and dropout stays on (its noise source); False uses the
-  running statistics and no dropout."""
-  out, _ = g_apply(gan, params, stats, x, key, train=train_mode)
-  return out
+def translate(gan: GANDef, params, stats, x: jax.Array, key: jax.Array, *,
+              mode: str = "paper", first_index=0) -> jax.Array:
+  """G(x) for inference, x (N, H, W, C_in).
 
+  "paper": the pix2pix test protocol (the authors' test.py at batch 1): each image is
+  normalised by its own BatchNorm statistics and dropout stays on, its mask drawn from
+  fold_in(key, first_index + i) for image i (so batching does not change an image's
+  output). "eval": running statistics, no dropout.
+  """
+  if mode == "eval":
+    return g_apply(gan, params, stats, x, key, train=False)[0]
+  if mode != "paper":
+    raise ValueError(f"unknown translate mode {mode!r}; valid: paper, eval")
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(first_index + jnp.arange(x.shape[0]))
+  one = lambda xi, k: g_apply(gan, params, stats, xi[None], k)[0][0]
+  return jax.vmap(one)(x, keys)

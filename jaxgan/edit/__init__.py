@@ -1,0 +1,1 @@
+"""Apply trained models to user images (DESIGN.md, edit/): image-to-image translation."""

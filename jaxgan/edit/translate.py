@@ -1,0 +1,140 @@
+"""`jaxgan translate`: a trained translation model (pix2pix) applied to image files.
+
+Reads PNG/JPEG/BMP/GIF files with Pillow (no TensorFlow), centre-crops each to a square and
+resizes it to the run's image_size, as the training pipeline does, translates them in
+fixed-size batches (one compilation) and writes one PNG per input. `paired=True` reads
+files in pix2pix's side-by-side format (A | B) and takes the input half the run was
+trained from (config.direction); with `panels` the PNG shows input | output [| target].
+
+Inference follows the paper by default (`mode="paper"`): BatchNorm normalises with the
+statistics of the image itself and dropout stays on (it is the generator's noise), as the
+authors' test.py does at batch 1. `mode="eval"` uses the running statistics, no dropout.
+"""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from jaxgan import images as image_lib
+from jaxgan import sampling
+from jaxgan.errors import UsageError
+
+MODES = ("paper", "eval")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def list_inputs(path: str) -> list[str]:
+  """An image file, or the image files of a folder (recursively, sorted)."""
+  path = os.path.expanduser(path)
+  if os.path.isfile(path):
+    return [path]
+  if not os.path.isdir(path):
+    raise UsageError(f"input {path!r} is neither an image file nor a folder")
+  files = sorted(os.path.join(root, n) for root, _, names in os.walk(path) for n in names
+                 if n.lower().endswith(EXTENSIONS))
+  if not files:
+    raise UsageError(f"input folder {path!r} holds no {'/'.join(EXTENSIONS)} files")
+  return files
+
+
+def load_image(path: str, size: int, channels: int) -> np.ndarray:
+  """float32 (size, size, channels) in [-1, 1]: centre square crop, antialiased resize."""
+  try:
+    with Image.open(path) as im:
+      im = im.convert("RGB" if channels == 3 else "L")
+  except OSError as e:
+    raise UsageError(f"cannot read image {path!r}: {e}") from None
+  return _square_resized(np.asarray(im), size)
+
+
+def _square_resized(pixels: np.ndarray, size: int) -> np.ndarray:
+  h, w = pixels.shape[:2]
+  side = min(h, w)
+  top, left = (h - side) // 2, (w - side) // 2
+  crop = Image.fromarray(pixels[top:top + side, left:left + side])
+  out = np.asarray(crop.resize((size, size), Image.BILINEAR), np.float32)
+  out = out[..., None] if out.ndim == 2 else out
+  return out / 127.5 - 1.0
+
+
+def load_pair(path: str, size: int, in_channels: int, channels: int,
+              direction: str) -> tuple[np.ndarray, np.ndarray]:
+  """(input, target) from a side-by-side A | B file, per the run's direction."""
+  try:
+    with Image.open(path) as im:
+      rgb = np.asarray(im.convert("RGB"))
+  except OSError as e:
+    raise UsageError(f"cannot read image {path!r}: {e}") from None
+  if rgb.shape[1] % 2:
+    raise UsageError(f"{path!r} is {rgb.shape[1]} pixels wide: a side-by-side A | B pair "
+                     "must have an even width")
+  half = rgb.shape[1] // 2
+  a, b = rgb[:, :half], rgb[:, half:]
+  src, dst = (a, b) if direction == "AtoB" else (b, a)
+
+  def as_channels(p, c):
+    return p if c == 3 else np.asarray(Image.fromarray(p).convert("L"))
+  return (_square_resized(as_channels(src, in_channels), size),
+          _square_resized(as_channels(dst, channels), size))
+
+
+def _output_path(out_dir: str, path: str, root: str) -> str:
+  rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
+  return os.path.join(out_dir, os.path.splitext(rel)[0] + ".png")
+
+
+def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool = False,
+                    panels: bool = False, mode: str = "paper", seed: int = 0,
+                    batch_size: int = 16, overwrite: bool = False) -> list[str]:
+  """Translates every image under `input_path` into `out_dir`; returns the written paths.
+
+  Refuses (UsageError, before writing anything) to replace existing files unless
+  `overwrite`; each PNG is written to a temporary name and renamed into place.
+  """
+  if mode not in MODES:
+    raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(MODES)}")
+  if batch_size < 1:
+    raise UsageError(f"--batch-size must be positive, got {batch_size}")
+  files = list_inputs(input_path)
+  root = os.path.expanduser(input_path)
+  outputs = [_output_path(out_dir, f, root) for f in files]
+  existing = [p for p in outputs if os.path.exists(p)]
+  if existing and not overwrite:
+    raise UsageError(f"{len(existing)} output file(s) exist already (first: {existing[0]}); "
+                     "choose another --out or pass --overwrite")
+  from jaxgan.generate import load_run
+  from jaxgan.train import build
+  config, gan, state = load_run(os.path.abspath(os.path.expanduser(workdir)))
+  if not build.is_translation(config):
+    raise UsageError(f"this run's model ({config.model.name}) generates from noise, not from "
+                     "images; use `jaxgan generate`")
+  import jax
+  from jaxgan import models
+  from jaxgan.train.translation_step import translate
+  size, c_in = config.image_size, models.input_channels(config)
+  run = jax.jit(lambda p, s, x, start: translate(gan, p, s, x, jax.random.PRNGKey(seed),
+                                                 mode=mode, first_index=start))
+  params, stats = state.g.params, state.g.batch_stats
+  written = []
+  for start in range(0, len(files), batch_size):
+    chunk = files[start:start + batch_size]
+    if paired:
+      pairs = [load_pair(f, size, c_in, config.channels, config.get("direction", "AtoB"))
+               for f in chunk]
+      x = np.stack([p[0] for p in pairs])
+      targets = np.stack([p[1] for p in pairs])
+    else:
+      x, targets = np.stack([load_image(f, size, c_in) for f in chunk]), None
+    n = len(chunk)
+    padded = np.concatenate([x, np.repeat(x[-1:], batch_size - n, 0)]) if n < batch_size else x
+    y = run(params, stats, padded, start)
+    y = np.asarray(y)[:n]
+    shown = sampling.translation_panels(x, y, targets) if panels else y
+    for image, path in zip(image_lib.to_uint8(shown), outputs[start:start + n]):
+      os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+      tmp = path + ".partial.png"
+      image_lib.save_png(tmp, image)
+      os.replace(tmp, path)
+      written.append(path)
+  return written
