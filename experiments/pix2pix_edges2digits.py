@@ -10,6 +10,7 @@ import pix2pix_facades
 def get_config():
   c = pix2pix_facades.get_config()
   c.dataset = "edges2digits"         # embedded TFDS builder (jaxgan/data/embedded.py)
+  c.split = "train[:1600]"           # the last 197 pairs are held out (scripts/evaluate_pix2pix_digits.py)
   c.direction = "AtoB"               # the 'input' feature (edges) -> the 'image' (digit)
   c.image_size = 32
   c.load_size = 32

@@ -79,8 +79,9 @@ def _add_translate_parser(sub) -> None:
                        "half the run was trained from")
   tr.add_argument("--panels", action="store_true",
                   help="write input | output [| target] panels instead of the output alone")
-  tr.add_argument("--mode", default="paper", help="paper: per-image BatchNorm statistics and "
-                  "dropout on (the pix2pix test protocol); eval: running statistics")
+  tr.add_argument("--mode", default="auto", help="paper: per-image BatchNorm statistics and "
+                  "dropout on (the pix2pix test protocol); eval: running statistics, no "
+                  "dropout; auto (default): paper for runs trained at batch 1, else eval")
   tr.add_argument("--seed", type=int, default=0, help="dropout noise of the paper mode")
   tr.add_argument("--batch-size", type=int, default=16)
   tr.add_argument("--overwrite", action="store_true", help="replace existing output files")

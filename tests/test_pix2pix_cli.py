@@ -91,16 +91,34 @@ def test_translate_writes_one_png_per_input_and_never_overwrites(trained, tmp_pa
   assert cli.main(args + ["--overwrite"]) == 0
 
 
-def test_translate_is_independent_of_batching(trained, tmp_path):
+@pytest.mark.parametrize("mode", ["paper", "eval"])
+def test_translate_is_independent_of_batching(trained, tmp_path, mode):
   inputs = _pairs_folder(tmp_path / "pairs")
   outs = []
   for bs in ("1", "3"):
     out = tmp_path / f"out{bs}"
     assert cli.main(["translate", "--workdir", str(trained / "straight"), "--input",
-                     str(inputs), "--out", str(out), "--paired", "--batch-size", bs]) == 0
+                     str(inputs), "--out", str(out), "--paired", "--batch-size", bs,
+                     "--mode", mode]) == 0
     outs.append([np.asarray(Image.open(out / f"pair{i}.png")) for i in range(3)])
   for x, y in zip(*outs):
     np.testing.assert_array_equal(x, y)
+
+
+def test_held_out_judge(trained):
+  """scripts/evaluate_pix2pix_digits.py: its figures on identity and on the tiny run."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      "evaluate_pix2pix_digits", os.path.join(REPO, "scripts", "evaluate_pix2pix_digits.py"))
+  judge = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(judge)
+  x = np.random.default_rng(0).uniform(-1, 1, (20, 16, 16, 1)).astype(np.float32)
+  same = judge.report(x, x)
+  assert same["l1"] == 0 and same["same_class"] == 1 and same["psnr_db"] >= 99
+  rows = judge.evaluate(str(trained / "straight"), "train[1790:]")
+  assert rows["num_pairs"]["n"] == 7 and rows["num_pairs"]["step"] == 4
+  for name in ("trained (paper)", "trained (eval)", "untrained (paper)", "edges as output"):
+    assert 0 <= rows[name]["l1"] <= 1 and 0 <= rows[name]["same_class"] <= 1, name
 
 
 @pytest.mark.parametrize("command,message", [

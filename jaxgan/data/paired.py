@@ -233,6 +233,11 @@ def make_paired_dataset(config, *, process_index: int = 0, process_count: int = 
   return ds.with_options(options)
 
 
+def count_pairs(config) -> int:
+  """Pairs in the config's dataset and split (a TFDS slice such as train[1600:] counts its own)."""
+  return int(_paired_records(config)[1])
+
+
 def paired_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
   """(inputs, targets): the first n pairs in file/record order, resized to image_size with
   no jitter, float32 in [-1, 1]: the fixed inputs of the sample grids, the same on every

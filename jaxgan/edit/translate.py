@@ -6,9 +6,10 @@ fixed-size batches (one compilation) and writes one PNG per input. `paired=True`
 files in pix2pix's side-by-side format (A | B) and takes the input half the run was
 trained from (config.direction); with `panels` the PNG shows input | output [| target].
 
-Inference follows the paper by default (`mode="paper"`): BatchNorm normalises with the
-statistics of the image itself and dropout stays on (it is the generator's noise), as the
-authors' test.py does at batch 1. `mode="eval"` uses the running statistics, no dropout.
+`mode="paper"` is the paper's inference: BatchNorm normalises with the statistics of the
+image itself and dropout stays on (it is the generator's noise), as the authors' test.py
+does at batch 1. `mode="eval"` uses the running statistics, no dropout. The default,
+"auto", is "paper" for runs trained at batch 1 and "eval" otherwise (translation_step.py).
 """
 
 import os
@@ -20,7 +21,6 @@ from jaxgan import images as image_lib
 from jaxgan import sampling
 from jaxgan.errors import UsageError
 
-MODES = ("paper", "eval")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
@@ -85,15 +85,16 @@ def _output_path(out_dir: str, path: str, root: str) -> str:
 
 
 def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool = False,
-                    panels: bool = False, mode: str = "paper", seed: int = 0,
+                    panels: bool = False, mode: str = "auto", seed: int = 0,
                     batch_size: int = 16, overwrite: bool = False) -> list[str]:
   """Translates every image under `input_path` into `out_dir`; returns the written paths.
 
   Refuses (UsageError, before writing anything) to replace existing files unless
   `overwrite`; each PNG is written to a temporary name and renamed into place.
   """
-  if mode not in MODES:
-    raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(MODES)}")
+  from jaxgan.train.translation_step import INFERENCE_MODES, inference_mode, translate
+  if mode not in INFERENCE_MODES:
+    raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
   if batch_size < 1:
     raise UsageError(f"--batch-size must be positive, got {batch_size}")
   files = list_inputs(input_path)
@@ -111,7 +112,7 @@ def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool
                      "images; use `jaxgan generate`")
   import jax
   from jaxgan import models
-  from jaxgan.train.translation_step import translate
+  mode = inference_mode(mode, config.batch_size)
   size, c_in = config.image_size, models.input_channels(config)
   run = jax.jit(lambda p, s, x, start: translate(gan, p, s, x, jax.random.PRNGKey(seed),
                                                  mode=mode, first_index=start))

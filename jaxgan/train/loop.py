@@ -255,11 +255,12 @@ def _make_preview(config, gan: GANDef):
     z = sampling.latents_for_indices(config.seed + 1, np.arange(n), gan.latent_dim)
     return lambda params, stats: np.asarray(generate(params, stats, z))
   from jaxgan.data import paired
-  from jaxgan.train.translation_step import translate
+  from jaxgan.train.translation_step import inference_mode, translate
   inputs, targets = paired.paired_examples(config, n)
-  # The paper's inference (per-image statistics, dropout on; `jaxgan translate`'s default)
-  # with the same dropout noise at every preview. A G without the pmap axis: same variables.
-  run = jax.jit(functools.partial(translate, build_gan(config), mode="paper"))
+  # `jaxgan translate`'s default inference, with the same dropout noise at every preview
+  # (paper mode). A G without the pmap axis (train-mode BatchNorm): the same variables.
+  mode = inference_mode("auto", config.batch_size)
+  run = jax.jit(functools.partial(translate, build_gan(config), mode=mode))
   key = jax.random.PRNGKey(config.seed + 1)
   return lambda params, stats: sampling.translation_panels(
       inputs, np.asarray(run(params, stats, inputs, key)), targets)
