@@ -1,6 +1,7 @@
 """Judges an edges2digits pix2pix run on pairs it did not train on.
 
   python scripts/evaluate_pix2pix_digits.py --workdir runs/pix2pix_digits [--split 'train[1600:]']
+      [--grid held_out.png]
 
 For every pair of the split: G(edges) in the paper's inference mode (per-image BatchNorm
 statistics, dropout on) and in eval mode (running statistics), against the target digit:
@@ -20,12 +21,13 @@ import jax
 import numpy as np
 
 from jaxgan import images as image_lib
+from jaxgan import sampling
 from jaxgan.data import paired
 from jaxgan.generate import load_run
 from jaxgan.metrics import digits
 from jaxgan.train import loop
 from jaxgan.train.state import init_state
-from jaxgan.train.translation_step import translate
+from jaxgan.train.translation_step import inference_mode, translate
 
 
 def report(outputs: np.ndarray, targets: np.ndarray) -> dict:
@@ -41,7 +43,9 @@ def report(outputs: np.ndarray, targets: np.ndarray) -> dict:
           "confidence": float(p_out.max(1).mean())}
 
 
-def evaluate(workdir: str, split: str, seed: int = 0) -> dict[str, dict]:
+def evaluate(workdir: str, split: str, seed: int = 0, grid: str | None = None) -> dict[str, dict]:
+  """The module doc's rows; `grid`: also a PNG of the first 16 held-out pairs as
+  input | output (the run's default inference mode) | target."""
   config, gan, state = load_run(workdir)
   config.split = split
   inputs, targets = paired.paired_examples(config, paired.count_pairs(config))
@@ -53,6 +57,9 @@ def evaluate(workdir: str, split: str, seed: int = 0) -> dict[str, dict]:
                         ("untrained (paper)", untrained, "paper")):
     out = np.asarray(run[mode](s.g.params, s.g.batch_stats, inputs, key))
     rows[name] = report(out, targets)
+    if grid and mode == inference_mode("auto", config.batch_size) and s is state:
+      panels = sampling.translation_panels(inputs[:16], out[:16], targets[:16])
+      image_lib.save_png(grid, image_lib.make_grid(image_lib.to_uint8(panels), ncols=4))
   rows["edges as output"] = report(inputs, targets)
   return rows
 
@@ -63,8 +70,9 @@ def main() -> None:
   parser.add_argument("--split", default="train[1600:]", help="pairs held out from training")
   parser.add_argument("--seed", type=int, default=0, help="dropout noise of the paper mode")
   parser.add_argument("--json", default=None)
+  parser.add_argument("--grid", default=None, help="PNG of 16 held-out input|output|target")
   args = parser.parse_args()
-  rows = evaluate(args.workdir, args.split, args.seed)
+  rows = evaluate(args.workdir, args.split, args.seed, args.grid)
   print(rows.pop("num_pairs"))
   print(f"{'':18s} {'l1':>6s} {'psnr_db':>7s} {'same_class':>10s} {'confidence':>10s}")
   for name, r in rows.items():

@@ -105,7 +105,7 @@ def test_translate_is_independent_of_batching(trained, tmp_path, mode):
     np.testing.assert_array_equal(x, y)
 
 
-def test_held_out_judge(trained):
+def test_held_out_judge(trained, tmp_path):
   """scripts/evaluate_pix2pix_digits.py: its figures on identity and on the tiny run."""
   import importlib.util
   spec = importlib.util.spec_from_file_location(
@@ -115,8 +115,10 @@ def test_held_out_judge(trained):
   x = np.random.default_rng(0).uniform(-1, 1, (20, 16, 16, 1)).astype(np.float32)
   same = judge.report(x, x)
   assert same["l1"] == 0 and same["same_class"] == 1 and same["psnr_db"] >= 99
-  rows = judge.evaluate(str(trained / "straight"), "train[1790:]")
+  rows = judge.evaluate(str(trained / "straight"), "train[1790:]", grid=str(tmp_path / "g.png"))
   assert rows["num_pairs"]["n"] == 7 and rows["num_pairs"]["step"] == 4
+  # 7 panels of 16 x 48 in 4 columns: 2 rows.
+  assert np.asarray(Image.open(tmp_path / "g.png")).shape == (2 * 16 + 6, 4 * 48 + 10)
   for name in ("trained (paper)", "trained (eval)", "untrained (paper)", "edges as output"):
     assert 0 <= rows[name]["l1"] <= 1 and 0 <= rows[name]["same_class"] <= 1, name
 
