@@ -1,8 +1,11 @@
-"""Per-layer cost of DCGAN's convolutions, forward + backward, jaxgan's formulations beside
+"""Per-layer cost of a model's convolutions, forward + backward, jaxgan's formulations beside
 PyTorch's, in one run: where a whole-step gap comes from.
 
-  python -m benchmarks.conv_ops [--image-size 64] [--batch-size 128] [--width 64]
-                                [--repeats 5] [--per-direction] [--json OUT]
+  python -m benchmarks.conv_ops [--model dcgan|pix2pix] [--image-size 64] [--batch-size 128]
+                                [--width 64] [--repeats 5] [--per-direction] [--json OUT]
+
+--model pix2pix: the U-Net's and the 70x70 PatchGAN's convolutions (use --image-size 256
+--batch-size 1 --width 64 for the paper's facades setting).
 
 For every convolution of the DCGAN tutorial's G and D it times output, input gradient and
 kernel gradient (one jitted function per formulation; PyTorch eager with autograd) on the
@@ -47,6 +50,29 @@ def dcgan_convs(image_size: int, width: int, nz: int = 100, channels: int = 3):
     f, h = c_out, h // 2
   out.append(("D.logit", "conv", h, f, 1, 4, 1, 0))
   return out
+
+
+def pix2pix_convs(image_size: int, width: int, channels: int = 3):
+  """[(name, kind, h_in, c_in, c_out, kernel, stride, padding)] of pix2pix's U-Net G
+  (encoder, then decoder whose inputs are the skip-concatenated maps) and PatchGAN D."""
+  n = image_size.bit_length() - 1
+  widths = [width * min(2 ** i, 8) for i in range(n)]
+  out = [(f"G.down{i}", "conv", image_size >> i, channels if i == 0 else widths[i - 1],
+          widths[i], 4, 2, 1) for i in range(n)]
+  for i in range(n - 1, -1, -1):
+    c_in = widths[i] if i == n - 1 else 2 * widths[i]
+    out.append((f"G.up{i}", "transpose", image_size >> (i + 1), c_in,
+                channels if i == 0 else widths[i - 1], 4, 2, 1))
+  c, h = 2 * channels, image_size
+  for i in range(3):
+    out.append((f"D.conv{i}", "conv", h, c, width * 2 ** i, 4, 2, 1))
+    c, h = width * 2 ** i, h // 2
+  out.append(("D.conv3", "conv", h, c, width * 8, 4, 1, 1))
+  out.append(("D.conv4", "conv", h - 1, width * 8, 1, 4, 1, 1))
+  return out
+
+
+CONV_LISTS = {"dcgan": dcgan_convs, "pix2pix": pix2pix_convs}
 
 
 def _jax_fn(kind, k, s, p, impl):
@@ -140,6 +166,7 @@ def per_direction(torch, image_size: int, width: int, batch: int, repeats: int) 
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--model", default="dcgan", choices=sorted(CONV_LISTS))
   p.add_argument("--image-size", type=int, default=64)
   p.add_argument("--batch-size", type=int, default=128)
   p.add_argument("--width", type=int, default=64)
@@ -169,7 +196,7 @@ def main(argv=None) -> int:
         f"(median of {a.repeats})")
   print(f"{'layer':9s} {'in':>14s} {'out ch':>6s} {'lax':>8s} {'rearr':>8s} {'torch':>8s} "
         f"{'best/torch':>10s}")
-  for name, kind, h, c_in, c_out, k, s, pad in dcgan_convs(a.image_size, a.width):
+  for name, kind, h, c_in, c_out, k, s, pad in CONV_LISTS[a.model](a.image_size, a.width):
     x = rng.standard_normal((a.batch_size, h, h, c_in)).astype(np.float32)
     kernel = (0.02 * rng.standard_normal((k, k, c_in, c_out))).astype(np.float32)
     jx, jk = jnp.asarray(x), jnp.asarray(kernel)

@@ -53,7 +53,7 @@ MODELS = {
     "stylegan2_64": ModelSpec("stylegan2_ffhq256.py", dict(image_size=64), 16, None, kimg=True),
     "stylegan2_256": ModelSpec("stylegan2_ffhq256.py", {}, 16, None, kimg=True),
     # pix2pix facades (Isola et al. 2017): U-Net 256 + 70x70 PatchGAN, batch 1 as the paper.
-    "pix2pix256": ModelSpec("pix2pix_facades.py", {}, 1, "pix2pix"),
+    "pix2pix256": ModelSpec("pix2pix_facades.py", dict(image_size=256, channels=3), 1, "pix2pix"),
 }
 # Named by the issue; they join MODELS as their train steps land.
 PLANNED = ("cyclegan256", "srgan_x4", "inpaint256")
@@ -332,7 +332,9 @@ class TorchImpl(Impl):
     return self._peak
 
 
-MODELS_DEFAULT_OVERRIDES = {"image_size": 32, "channels": 3}  # for specs without overrides (sngan32)
+# The peers' image shape for specs that leave it to their config (sngan32); a spec with a
+# peer and another resolution must name it in its overrides.
+MODELS_DEFAULT_OVERRIDES = {"image_size": 32, "channels": 3}
 
 
 # --- timing ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 tiny model; timings themselves are never asserted)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -127,3 +128,19 @@ def test_sngan_peer_builds_jaxgan_networks():
                                   torch_sngan.Discriminator(32, 8, 3), device=torch.device("cpu"))
   d_loss, g_loss = step(torch.rand(10, 3, 32, 32) * 2 - 1)
   assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+
+
+def test_peers_train_the_shapes_jaxgan_trains():
+  """Each PyTorch peer builds its images from the spec's overrides (or the harness's
+  defaults): they must be the shapes jaxgan's config gives (a pix2pix256 peer once ran
+  at 32x32 beside jaxgan's 256)."""
+  from benchmarks import run
+  from jaxgan import config as config_lib
+  for name, spec in run.MODELS.items():
+    if spec.torch_peer is None:
+      continue
+    c = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
+    for k, v in spec.overrides.items():
+      c[k] = v
+    peer = {**run.MODELS_DEFAULT_OVERRIDES, **spec.overrides}
+    assert (peer["image_size"], peer["channels"]) == (c.image_size, c.channels), name
