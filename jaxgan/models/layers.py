@@ -83,13 +83,16 @@ class _TorchConv(nn.Module):
 
 
 class ConvTranspose2d(_TorchConv):
-  """torch.nn.ConvTranspose2d(in, features, kernel, stride, padding, bias=False), NHWC.
+  """torch.nn.ConvTranspose2d(in, features, kernel, stride, padding, output_padding,
+  bias=False), NHWC (output_padding: extra rows/columns at the far side, as CycleGAN's
+  3x3 stride-2 upsampling uses).
 
   The kernel is stored as (kh, kw, in, out) and applied as a correlation over the
   stride-dilated input padded by kernel - 1 - padding; a PyTorch weight (in, out, kh, kw)
   maps onto it transposed and spatially flipped (see jaxgan/models/torch_import.py).
-  Output size: (H - 1) * stride - 2 * padding + kernel.
+  Output size: (H - 1) * stride - 2 * padding + kernel + output_padding.
   """
+  output_padding: int = 0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -98,6 +101,10 @@ class ConvTranspose2d(_TorchConv):
     pad = k - 1 - self.padding
     if pad < 0:
       raise ValueError(f"padding {self.padding} > kernel_size - 1 is not supported")
+    if self.output_padding:
+      return lax.conv_transpose(x, kernel, strides=(self.stride, self.stride),
+                                padding=((pad, pad + self.output_padding),) * 2,
+                                dimension_numbers=_NHWC)
     if resolve_conv_impl(self.impl) == "rearranged":
       if (k, self.stride) == (4, 2):
         return cpu_conv.strided_conv_transpose(x, cpu_conv.transpose_kernel(kernel),

@@ -43,12 +43,14 @@ def num_downs(image_size: int) -> int:
   return image_size.bit_length() - 1
 
 
-def _check_norm(norm: str) -> None:
+def check_norm(norm: str) -> None:
   if norm not in NORMS:
     raise UsageError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
 
 
-def _normalise(module, x: jax.Array, train: bool, name: str) -> jax.Array:
+def normalise(module, x: jax.Array, train: bool, name: str) -> jax.Array:
+  """module.norm of x: BatchNorm as PyTorch's (variables), InstanceNorm without affine
+  parameters (the authors' CycleGAN default), or nothing."""
   if module.norm == "batch":
     fused = layers.resolve_conv_impl(module.conv_impl) == "rearranged"
     return layers.torch_batch_norm(train, name=name, dtype=module.dtype,
@@ -61,7 +63,7 @@ def _normalise(module, x: jax.Array, train: bool, name: str) -> jax.Array:
   return x
 
 
-def _bias(module, x: jax.Array, name: str) -> jax.Array:
+def add_bias(module, x: jax.Array, name: str) -> jax.Array:
   b = module.param(name, nn.initializers.zeros, (x.shape[-1],))
   return x + b.astype(x.dtype)
 
@@ -85,7 +87,7 @@ class UNetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    _check_norm(self.norm)
+    check_norm(self.norm)
     n = num_downs(self.image_size)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f"UNetGenerator expects (B, {self.image_size}, {self.image_size}, C) "
@@ -103,20 +105,20 @@ class UNetGenerator(nn.Module):
         h = nn.leaky_relu(h, 0.2)
       h = conv(widths[i], f"down{i}")(h)
       if has_bias:
-        h = _bias(self, h, f"down{i}_bias")
+        h = add_bias(self, h, f"down{i}_bias")
       if 0 < i < n - 1:
-        h = _normalise(self, h, train, f"down{i}_norm")
+        h = normalise(self, h, train, f"down{i}_norm")
       skips.append(h)
     for i in range(n - 1, 0, -1):           # decoder, innermost first
       h = up(widths[i - 1], f"up{i}")(nn.relu(h))
       if has_bias:
-        h = _bias(self, h, f"up{i}_bias")
-      h = _normalise(self, h, train, f"up{i}_norm")
+        h = add_bias(self, h, f"up{i}_bias")
+      h = normalise(self, h, train, f"up{i}_norm")
       if 4 <= i < n - 1 and self.dropout > 0:
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
       h = jnp.concatenate([skips[i - 1], h], axis=-1)
     h = up(self.channels, "up0")(nn.relu(h))
-    h = _bias(self, h, "up0_bias")
+    h = add_bias(self, h, "up0_bias")
     return jnp.tanh(h.astype(jnp.float32))
 
 
@@ -135,21 +137,21 @@ class PatchDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    _check_norm(self.norm)
+    check_norm(self.norm)
     if x.shape[-1] != self.channels:
       raise ValueError(f"PatchDiscriminator expects {self.channels} channels, got {x.shape}")
     has_bias = self.norm != "batch"
     h = layers.Conv2d(self.width, 4, 2, 1, dtype=self.dtype, impl=self.conv_impl,
                       name="conv0")(x)
-    h = nn.leaky_relu(_bias(self, h, "conv0_bias"), 0.2)
+    h = nn.leaky_relu(add_bias(self, h, "conv0_bias"), 0.2)
     for i in range(1, self.num_layers + 1):
       stride = 2 if i < self.num_layers else 1
       h = layers.Conv2d(self.width * min(2 ** i, 8), 4, stride, 1, dtype=self.dtype,
                         impl=self.conv_impl, name=f"conv{i}")(h)
       if has_bias:
-        h = _bias(self, h, f"conv{i}_bias")
-      h = nn.leaky_relu(_normalise(self, h, train, f"norm{i}"), 0.2)
+        h = add_bias(self, h, f"conv{i}_bias")
+      h = nn.leaky_relu(normalise(self, h, train, f"norm{i}"), 0.2)
     h = layers.Conv2d(1, 4, 1, 1, dtype=self.dtype, impl=self.conv_impl,
                       name=f"conv{self.num_layers + 1}")(h)
-    h = _bias(self, h, f"conv{self.num_layers + 1}_bias")
+    h = add_bias(self, h, f"conv{self.num_layers + 1}_bias")
     return h.reshape(h.shape[0], -1).astype(jnp.float32)
