@@ -63,14 +63,15 @@ def cmd_translate(args, extra) -> int:
   from jaxgan.edit import translate
   written = translate.translate_files(args.workdir, args.input, args.out, paired=args.paired,
                                       panels=args.panels, mode=args.mode, seed=args.seed,
-                                      batch_size=args.batch_size, overwrite=args.overwrite)
+                                      batch_size=args.batch_size, overwrite=args.overwrite,
+                                      direction=args.direction)
   print(f"jaxgan: wrote {len(written)} translated image(s) to {args.out}")
   return 0
 
 
 def _add_translate_parser(sub) -> None:
-  tr = sub.add_parser("translate", help="apply a trained image-to-image model (pix2pix) to "
-                      "image files")
+  tr = sub.add_parser("translate", help="apply a trained image-to-image model (pix2pix, "
+                      "CycleGAN) to image files")
   tr.add_argument("--workdir", required=True, help="the run (its latest checkpoint)")
   tr.add_argument("--input", required=True, help="an image file or a folder of them")
   tr.add_argument("--out", required=True, help="output folder (one PNG per input)")
@@ -85,6 +86,8 @@ def _add_translate_parser(sub) -> None:
   tr.add_argument("--seed", type=int, default=0, help="dropout noise of the paper mode")
   tr.add_argument("--batch-size", type=int, default=16)
   tr.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  tr.add_argument("--direction", default=None, help="CycleGAN runs: AtoB (G_A, default) or "
+                  "BtoA (G_B); with --paired also which half of each file is the input")
   tr.set_defaults(func=cmd_translate)
 
 

@@ -60,13 +60,10 @@ def make_generate_fn(generator):
 def translation_panels(inputs: np.ndarray, outputs: np.ndarray,
                        targets: np.ndarray | None = None) -> np.ndarray:
   """input | output [| target] side by side per example: (N, H, 2W or 3W, C) in [-1, 1];
-  a greyscale input beside colour outputs is repeated over the channels."""
-  c = outputs.shape[-1]
-  panels = [np.broadcast_to(inputs, (*inputs.shape[:-1], c)) if inputs.shape[-1] != c
-            else inputs, outputs]
-  if targets is not None:
-    panels.append(targets)
-  return np.concatenate([np.asarray(p, np.float32) for p in panels], axis=2)
+  greyscale panels beside colour ones are repeated over the channels."""
+  panels = [np.asarray(p, np.float32) for p in (inputs, outputs, targets) if p is not None]
+  c = max(p.shape[-1] for p in panels)
+  return np.concatenate([np.broadcast_to(p, (*p.shape[:-1], c)) for p in panels], axis=2)
 
 
 def generate_samples(generator, params, batch_stats, *, num: int, seed: int,

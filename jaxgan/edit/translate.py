@@ -86,8 +86,12 @@ def _output_path(out_dir: str, path: str, root: str) -> str:
 
 def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool = False,
                     panels: bool = False, mode: str = "auto", seed: int = 0,
-                    batch_size: int = 16, overwrite: bool = False) -> list[str]:
+                    batch_size: int = 16, overwrite: bool = False,
+                    direction: str | None = None) -> list[str]:
   """Translates every image under `input_path` into `out_dir`; returns the written paths.
+
+  `direction` ("AtoB" or "BtoA"): a CycleGAN run's generator (G_A or G_B; default AtoB);
+  a pix2pix run has one, trained in its config's direction.
 
   Refuses (UsageError, before writing anything) to replace existing files unless
   `overwrite`; each PNG is written to a temporary name and renamed into place.
@@ -113,16 +117,28 @@ def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool
   import jax
   from jaxgan import models
   mode = inference_mode(mode, config.batch_size)
-  size, c_in = config.image_size, models.input_channels(config)
+  size, c_in, c_out = config.image_size, models.input_channels(config), config.channels
+  method = None
+  if gan.cycle is not None:
+    direction = direction or "AtoB"
+    if direction not in ("AtoB", "BtoA"):
+      raise UsageError(f"unknown --direction {direction!r}; valid: AtoB, BtoA")
+    method = "a_to_b" if direction == "AtoB" else "b_to_a"
+    if direction == "BtoA":
+      c_in, c_out = c_out, c_in
+  elif direction not in (None, config.get("direction", "AtoB")):
+    raise UsageError(f"this pix2pix run translates {config.get('direction', 'AtoB')} only; "
+                     f"--direction {direction} needs a CycleGAN run")
+  else:
+    direction = config.get("direction", "AtoB")
   run = jax.jit(lambda p, s, x, start: translate(gan, p, s, x, jax.random.PRNGKey(seed),
-                                                 mode=mode, first_index=start))
+                                                 mode=mode, first_index=start, method=method))
   params, stats = state.g.params, state.g.batch_stats
   written = []
   for start in range(0, len(files), batch_size):
     chunk = files[start:start + batch_size]
     if paired:
-      pairs = [load_pair(f, size, c_in, config.channels, config.get("direction", "AtoB"))
-               for f in chunk]
+      pairs = [load_pair(f, size, c_in, c_out, direction) for f in chunk]
       x = np.stack([p[0] for p in pairs])
       targets = np.stack([p[1] for p in pairs])
     else:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.errors import UsageError
-from jaxgan.models import dcgan, mlp, packing, pix2pix, resnet, stylegan2
+from jaxgan.models import cyclegan, dcgan, mlp, packing, pix2pix, resnet, stylegan2
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CONDITIONINGS = ("projection", "acgan")
@@ -149,11 +149,30 @@ def _pix2pix(config, bn_axis_name):
   return g, d
 
 
-MODELS = {"dcgan": _dcgan, "mlp": _mlp, "pix2pix": _pix2pix, "resnet": _resnet,
-          "stylegan2": _stylegan2}
+def _cyclegan(config, bn_axis_name):
+  _check_channels(config)
+  m = config.model
+  if num_classes(config) or _spectral(config):
+    raise UsageError("model cyclegan translates between two image domains; set "
+                     "model.num_classes=0 and model.spectral_norm=False")
+  if config.image_size % 4:
+    raise UsageError(f"cyclegan needs an image_size divisible by 4, got {config.image_size}")
+  norm = m.get("norm", "instance")
+  if norm not in pix2pix.NORMS:
+    raise UsageError(f"unknown norm {norm!r}; valid: {', '.join(pix2pix.NORMS)}")
+  return cyclegan.build(channels_a=input_channels(config), channels_b=config.channels,
+                        width_g=m.g_width, width_d=m.d_width, num_blocks=m.get("num_blocks", 9),
+                        norm=norm, d_layers=m.get("d_layers", 3), dropout=m.get("dropout", 0.0),
+                        dtype=compute_dtype(config), bn_axis_name=bn_axis_name,
+                        conv_impl=config.get("conv_impl", "auto"))
 
-# Models whose G maps an input image to an image (paired data, translation step).
-TRANSLATION_MODELS = ("pix2pix",)
+
+MODELS = {"cyclegan": _cyclegan, "dcgan": _dcgan, "mlp": _mlp, "pix2pix": _pix2pix,
+          "resnet": _resnet, "stylegan2": _stylegan2}
+
+# Models whose G maps an input image to an image: pix2pix on paired data (translation
+# step), CycleGAN on two unpaired domains (cycle step).
+TRANSLATION_MODELS = ("pix2pix", "cyclegan")
 
 
 def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None):

@@ -2,7 +2,7 @@
 
 The networks of the authors' PyTorch code (junyanz/pytorch-CycleGAN-and-pix2pix,
 `resnet_9blocks` G and `basic` D, InstanceNorm without affine parameters, every conv
-biased), layer for layer:
+biased; with BatchNorm only the last), layer for layer:
 
 - G: reflection-pad 3 + 7x7 conv (w), two 3x3 stride-2 convs (2w, 4w), `num_blocks`
   residual blocks of [reflection-pad 1, 3x3 conv, norm, ReLU, (dropout), reflection-pad 1,
@@ -45,7 +45,8 @@ class ResnetGenerator(nn.Module):
 
   def _conv(self, h, features, k, s, p, name, train):
     h = layers.Conv2d(features, k, s, p, dtype=self.dtype, impl=self.conv_impl, name=name)(h)
-    h = add_bias(self, h, f"{name}_bias")
+    if self.norm != "batch":  # the authors' use_bias: BatchNorm's shift replaces the bias
+      h = add_bias(self, h, f"{name}_bias")
     return normalise(self, h, train, f"{name}_norm")
 
   @nn.compact
@@ -65,7 +66,8 @@ class ResnetGenerator(nn.Module):
     for i in range(2):
       h = layers.ConvTranspose2d(w * 2 ** (1 - i), 3, 2, 1, output_padding=1, dtype=self.dtype,
                                  impl=self.conv_impl, name=f"up{i}")(h)
-      h = add_bias(self, h, f"up{i}_bias")
+      if self.norm != "batch":
+        h = add_bias(self, h, f"up{i}_bias")
       h = nn.relu(normalise(self, h, train, f"up{i}_norm"))
     h = layers.Conv2d(self.channels, 7, 1, 0, dtype=self.dtype, impl=self.conv_impl,
                       name="head")(reflect_pad(h, 3))
@@ -73,7 +75,7 @@ class ResnetGenerator(nn.Module):
 
 
 class CycleGenerators(nn.Module):
-  """G_A: A -> B and G_B: B -> A. Call a_to_b / b_to_a; __call__ runs both (init)."""
+  """G_A: A -> B and G_B: B -> A. Call a_to_b / b_to_a; __call__(a, b) runs both (init)."""
   g_a: nn.Module
   g_b: nn.Module
 
@@ -85,12 +87,13 @@ class CycleGenerators(nn.Module):
   def b_to_a(self, x: jax.Array, train: bool = True) -> jax.Array:
     return self.g_b(x, train=train)
 
-  def __call__(self, x: jax.Array, train: bool = True):
-    return self.g_a(x, train=train), self.g_b(x, train=train)
+  def __call__(self, a: jax.Array, b: jax.Array, train: bool = True):
+    return self.g_a(a, train=train), self.g_b(b, train=train)
 
 
 class CycleDiscriminators(nn.Module):
-  """D_A judges domain-B images (G_A's outputs), D_B domain-A images; logits (B, P)."""
+  """D_A judges domain-B images (G_A's outputs), D_B domain-A images; logits (B, P).
+  __call__(b, a) runs both (init)."""
   d_a: nn.Module
   d_b: nn.Module
 
@@ -100,17 +103,19 @@ class CycleDiscriminators(nn.Module):
   def judge_a(self, x: jax.Array, train: bool = True) -> jax.Array:
     return self.d_b(x, train=train)
 
-  def __call__(self, x: jax.Array, train: bool = True):
-    return self.d_a(x, train=train), self.d_b(x, train=train)
+  def __call__(self, b: jax.Array, a: jax.Array, train: bool = True):
+    return self.d_a(b, train=train), self.d_b(a, train=train)
 
 
-def build(*, channels: int, width_g: int, width_d: int, num_blocks: int, norm: str,
-          d_layers: int, dropout: float, dtype, bn_axis_name, conv_impl):
-  """(CycleGenerators, CycleDiscriminators) for images of `channels` in both domains."""
-  g = lambda: ResnetGenerator(channels=channels, width=width_g, num_blocks=num_blocks,
-                              norm=norm, dropout=dropout, dtype=dtype,
-                              bn_axis_name=bn_axis_name, conv_impl=conv_impl)
-  d = lambda: pix2pix.PatchDiscriminator(channels=channels, width=width_d, num_layers=d_layers,
-                                         norm=norm, dtype=dtype, bn_axis_name=bn_axis_name,
-                                         conv_impl=conv_impl)
-  return CycleGenerators(g_a=g(), g_b=g()), CycleDiscriminators(d_a=d(), d_b=d())
+def build(*, channels_a: int, channels_b: int, width_g: int, width_d: int, num_blocks: int,
+          norm: str, d_layers: int, dropout: float, dtype, bn_axis_name, conv_impl):
+  """(CycleGenerators, CycleDiscriminators) for domain A images of `channels_a` and domain
+  B images of `channels_b`."""
+  g = lambda c: ResnetGenerator(channels=c, width=width_g, num_blocks=num_blocks, norm=norm,
+                                dropout=dropout, dtype=dtype, bn_axis_name=bn_axis_name,
+                                conv_impl=conv_impl)
+  d = lambda c: pix2pix.PatchDiscriminator(channels=c, width=width_d, num_layers=d_layers,
+                                           norm=norm, dtype=dtype, bn_axis_name=bn_axis_name,
+                                           conv_impl=conv_impl)
+  return (CycleGenerators(g_a=g(channels_b), g_b=g(channels_a)),
+          CycleDiscriminators(d_a=d(channels_b), d_b=d(channels_a)))

@@ -62,6 +62,8 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
   """The GANDef `config` describes; UsageError names a bad field and the valid values."""
   if config.model.name == "stylegan2":
     return build_stylegan2(config)
+  if config.model.name == "cyclegan":
+    return build_cycle(config, bn_axis_name=bn_axis_name)
   if config.model.name in models.TRANSLATION_MODELS:
     return build_translation(config, bn_axis_name=bn_axis_name)
   d_loss, g_loss = losses.get_gan_loss(config.loss)
@@ -151,13 +153,57 @@ def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:
                 ema_decay=float(ema), stylegan2=o)
 
 
-def _translation_options(config) -> TranslationOptions:
-  fields = {f.name for f in dataclasses.fields(TranslationOptions)} - {"input_channels"}
-  group = dict(config.get("translation", {}) or {})
-  unknown = sorted(set(group) - fields)
-  _check(not unknown, f"unknown translation options {', '.join(unknown)}; valid: "
+def _plain_step_only(config, what: str) -> None:
+  _check(config.get("penalty", "none") == "none" and config.get("n_critic", 1) == 1
+         and config.get("grad_accum_steps", 1) == 1 and not config.get("augment", "")
+         and models.pack_size(config) == 1 and config.get("ema_decay", 0.0) == 0.0,
+         f"model {what} supports penalty=none, n_critic=1, grad_accum_steps=1, "
+         "augment='', model.pack=1 and ema_decay=0")
+
+
+def _options(cls, config, group: str, fixed: dict):
+  """cls(**config[group], **fixed) with unknown fields named (the fixed ones come from
+  elsewhere in the config)."""
+  fields = {f.name for f in dataclasses.fields(cls)} - set(fixed)
+  given = dict(config.get(group, {}) or {})
+  unknown = sorted(set(given) - fields)
+  _check(not unknown, f"unknown {group} options {', '.join(unknown)}; valid: "
          f"{', '.join(sorted(fields))}")
-  o = TranslationOptions(input_channels=models.input_channels(config), **group)
+  return cls(**given, **fixed)
+
+
+def build_cycle(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None) -> GANDef:
+  """CycleGAN's GANDef: both generators in one module and one optimizer, both
+  discriminators likewise (as the authors' two Adams), the cycle and identity terms."""
+  from jaxgan.train.cycle_step import CycleOptions
+  o = _options(CycleOptions, config, "cycle", {"channels_a": models.input_channels(config)})
+  for name in ("lambda_a", "lambda_b", "lambda_identity", "adv_weight"):
+    _check(getattr(o, name) >= 0, f"cycle.{name} must be >= 0, got {getattr(o, name)!r}")
+  _check(isinstance(o.pool_size, int) and o.pool_size >= 0,
+         f"cycle.pool_size must be an integer >= 0, got {o.pool_size!r}")
+  _check(o.lambda_identity == 0 or o.channels_a == config.channels,
+         f"cycle.lambda_identity > 0 compares G_A(B) with B: domain A's input_channels "
+         f"({o.channels_a}) must equal channels ({config.channels}), or set lambda_identity=0")
+  _check(o.pool_size == 0 or config.get("parallel", "sharded") == "sharded",
+         "cyclegan's fake pool is one global history: use parallel=sharded, or cycle.pool_size=0")
+  _check(config.get("task", "noise") == "unpaired", "model cyclegan trains on two unpaired "
+         "domains: set task='unpaired'")
+  d_loss, g_loss = losses.get_gan_loss(config.loss)
+  _check(not losses.batch_coupled(d_loss) and not losses.needs_real_logits(g_loss),
+         f"model cyclegan needs a per-patch loss without real logits in G's "
+         f"(e.g. least_squares, dcgan, hinge), got {config.loss!r}")
+  _plain_step_only(config, "cyclegan")
+  steps = config.get("num_train_steps", 0)
+  generator, discriminator = models.build_models(config, bn_axis_name=bn_axis_name)
+  return GANDef(generator=generator, discriminator=discriminator,
+                g_tx=optim.make_optimizer(config.optimizer_g, steps),
+                d_tx=optim.make_optimizer(config.optimizer_d, steps),
+                d_loss=d_loss, g_loss=g_loss, skip_nonfinite=_skips_nonfinite(config), cycle=o)
+
+
+def _translation_options(config) -> TranslationOptions:
+  o = _options(TranslationOptions, config, "translation",
+               {"input_channels": models.input_channels(config)})
   _check(o.l1_weight >= 0, f"translation.l1_weight must be >= 0, got {o.l1_weight!r}")
   _check(o.d_loss_scale > 0, f"translation.d_loss_scale must be > 0, got {o.d_loss_scale!r}")
   return o
@@ -173,11 +219,7 @@ def build_translation(config: ml_collections.ConfigDict, *,
          f"(e.g. dcgan, least_squares, hinge), got {config.loss!r}")
   _check(config.get("task", "noise") == "paired",
          f"model {config.model.name} trains on paired data: set task='paired'")
-  _check(config.get("penalty", "none") == "none" and config.get("n_critic", 1) == 1
-         and config.get("grad_accum_steps", 1) == 1 and not config.get("augment", "")
-         and models.pack_size(config) == 1 and config.get("ema_decay", 0.0) == 0.0,
-         f"model {config.model.name} supports penalty=none, n_critic=1, grad_accum_steps=1, "
-         "augment='', model.pack=1 and ema_decay=0")
+  _plain_step_only(config, config.model.name)
   steps = config.get("num_train_steps", 0)
   generator, discriminator = models.build_models(config, bn_axis_name=bn_axis_name)
   return GANDef(generator=generator, discriminator=discriminator,

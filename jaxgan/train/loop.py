@@ -254,16 +254,33 @@ def _make_preview(config, gan: GANDef):
     generate = sampling.make_generate_fn(gan.generator)
     z = sampling.latents_for_indices(config.seed + 1, np.arange(n), gan.latent_dim)
     return lambda params, stats: np.asarray(generate(params, stats, z))
-  from jaxgan.data import paired
   from jaxgan.train.translation_step import inference_mode, translate
-  inputs, targets = paired.paired_examples(config, n)
   # `jaxgan translate`'s default inference, with the same dropout noise at every preview
   # (paper mode). A G without the pmap axis (train-mode BatchNorm): the same variables.
   mode = inference_mode("auto", config.batch_size)
-  run = jax.jit(functools.partial(translate, build_gan(config), mode=mode))
   key = jax.random.PRNGKey(config.seed + 1)
-  return lambda params, stats: sampling.translation_panels(
-      inputs, np.asarray(run(params, stats, inputs, key)), targets)
+  g = functools.partial(translate, build_gan(config), mode=mode)
+  if gan.cycle is None:
+    from jaxgan.data import paired
+    inputs, targets = paired.paired_examples(config, n)
+    run = jax.jit(g)
+    return lambda params, stats: sampling.translation_panels(
+        inputs, np.asarray(run(params, stats, inputs, key)), targets)
+  from jaxgan.data import unpaired
+  a, b = unpaired.unpaired_examples(config, max(1, n // 2))
+
+  @jax.jit
+  def cycles(params, stats):  # A | G_A(A) | G_B(G_A(A)) and B | G_B(B) | G_A(G_B(B))
+    fake_b = g(params, stats, a, key, method="a_to_b")
+    fake_a = g(params, stats, b, key, method="b_to_a")
+    return (fake_b, g(params, stats, fake_b, key, method="b_to_a"),
+            fake_a, g(params, stats, fake_a, key, method="a_to_b"))
+
+  def preview(params, stats):
+    fake_b, rec_a, fake_a, rec_b = map(np.asarray, cycles(params, stats))
+    return np.concatenate([sampling.translation_panels(a, fake_b, rec_a),
+                           sampling.translation_panels(b, fake_a, rec_b)])
+  return preview
 
 
 class _BestKeeper:

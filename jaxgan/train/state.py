@@ -57,6 +57,9 @@ class GANDef:
   # TranslationOptions (jaxgan/train/translation_step.py): G maps an input image to an
   # image and D judges (input, image) pairs (pix2pix); None: G maps noise z.
   translation: Any = flax.struct.field(pytree_node=False, default=None)
+  # CycleOptions (jaxgan/train/cycle_step.py): two generators and two discriminators on
+  # unpaired domains (CycleGAN); None otherwise.
+  cycle: Any = flax.struct.field(pytree_node=False, default=None)
 
   @property
   def latent_dim(self) -> int:
@@ -65,7 +68,8 @@ class GANDef:
 
 def _init_net(module, tx, key, dummy, labels=None) -> NetState:
   kwargs = {} if labels is None else {"labels": labels}
-  variables = module.init(key, dummy, train=False, **kwargs)
+  dummies = dummy if isinstance(dummy, tuple) else (dummy,)  # pairs of networks: two inputs
+  variables = module.init(key, *dummies, train=False, **kwargs)
   params = variables["params"]
   return NetState(params=params, batch_stats=variables.get("batch_stats", {}),
                   opt_state=tx.init(params))
@@ -86,10 +90,18 @@ def init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANState
   if gan.translation is not None:  # G sees the input image; D sees (input, image)
     c_in = gan.translation.input_channels
     g_input, d_input = (1, *image_shape[:-1], c_in), (1, *image_shape[:-1], c_in + image_shape[-1])
-  g = _init_net(gan.generator, gan.g_tx, g_key, jnp.zeros(g_input, jnp.float32), labels)
-  d = _init_net(gan.discriminator, gan.d_tx, d_key, jnp.zeros(d_input, jnp.float32), labels)
+  zeros = lambda shape: jnp.zeros(shape, jnp.float32)
+  g_dummy, d_dummy = zeros(g_input), zeros(d_input)
+  if gan.cycle is not None:  # G_A(A), G_B(B); D_A(B), D_B(A)
+    a = zeros((1, *image_shape[:-1], gan.cycle.channels_a))
+    g_dummy, d_dummy = (a, zeros(d_input)), (zeros(d_input), a)
+  g = _init_net(gan.generator, gan.g_tx, g_key, g_dummy, labels)
+  d = _init_net(gan.discriminator, gan.d_tx, d_key, d_dummy, labels)
   g_ema = jax.tree.map(jnp.copy, g.params) if gan.ema_decay > 0 else {}
   extras = {"pl_mean": jnp.zeros((), jnp.float32)} if gan.stylegan2 is not None else {}
+  if gan.cycle is not None:
+    from jaxgan.train.cycle_step import init_pools
+    extras = init_pools(gan.cycle, image_shape)
   return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d, g_ema=g_ema,
                   extras=extras)
 

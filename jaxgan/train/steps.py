@@ -185,6 +185,9 @@ def gan_train_step(state: GANState, batch: dict, *, gan: GANDef,
   if gan.translation is not None:  # paired image-to-image translation (pix2pix)
     from jaxgan.train.translation_step import translation_train_step
     return translation_train_step(state, batch, gan=gan, axis_name=axis_name)
+  if gan.cycle is not None:  # unpaired translation (CycleGAN)
+    from jaxgan.train.cycle_step import cycle_train_step
+    return cycle_train_step(state, batch, gan=gan, axis_name=axis_name)
   real = batch["image"]
   if gan.grad_accum_steps > 1:
     z = step_latents(state, real.shape[0], gan.latent_dim, axis_name)

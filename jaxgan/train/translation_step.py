@@ -28,10 +28,13 @@ class TranslationOptions:
   input_channels: int = 3      # channels of the input image (the target's are config.channels)
 
 
-def g_apply(gan: GANDef, params, stats, x, dropout_key, *, train: bool = True):
-  """G(x): (images, new batch_stats). Train mode draws dropout masks from `dropout_key`."""
+def g_apply(gan: GANDef, params, stats, x, dropout_key, *, train: bool = True,
+            method: str | None = None):
+  """G(x): (images, new batch_stats). Train mode draws dropout masks from `dropout_key`.
+  `method`: which generator of a pair (CycleGAN's "a_to_b" / "b_to_a")."""
   out, m = gan.generator.apply({"params": params, "batch_stats": stats}, x, train=train,
-                               mutable=["batch_stats"], rngs={"dropout": dropout_key})
+                               mutable=["batch_stats"], rngs={"dropout": dropout_key},
+                               method=method)
   return out, m["batch_stats"]
 
 
@@ -121,18 +124,19 @@ def inference_mode(mode: str, batch_size: int) -> str:
 
 
 def translate(gan: GANDef, params, stats, x: jax.Array, key: jax.Array, *,
-              mode: str = "paper", first_index=0) -> jax.Array:
+              mode: str = "paper", first_index=0, method: str | None = None) -> jax.Array:
   """G(x) for inference, x (N, H, W, C_in).
 
   "paper": the pix2pix test protocol (the authors' test.py at batch 1): each image is
   normalised by its own BatchNorm statistics and dropout stays on, its mask drawn from
   fold_in(key, first_index + i) for image i (so batching does not change an image's
-  output). "eval": running statistics, no dropout.
+  output). "eval": running statistics, no dropout. `method` picks one generator of a
+  CycleGAN pair ("a_to_b", "b_to_a").
   """
   if mode == "eval":
-    return g_apply(gan, params, stats, x, key, train=False)[0]
+    return g_apply(gan, params, stats, x, key, train=False, method=method)[0]
   if mode != "paper":
     raise ValueError(f"unknown translate mode {mode!r}; valid: paper, eval")
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(first_index + jnp.arange(x.shape[0]))
-  one = lambda xi, k: g_apply(gan, params, stats, xi[None], k)[0][0]
+  one = lambda xi, k: g_apply(gan, params, stats, xi[None], k, method=method)[0][0]
   return jax.vmap(one)(x, keys)
