@@ -1,6 +1,7 @@
 """PyTorch state_dicts (NumPy arrays) -> Flax variables: the DCGAN tutorial's networks for
 jaxgan.models.dcgan, the pix2pix authors' UnetGenerator / NLayerDiscriminator for
-jaxgan.models.pix2pix.
+jaxgan.models.pix2pix, and the CycleGAN authors' ResnetGenerator (with that D) for
+jaxgan.models.cyclegan.
 
 Layouts: Conv2d weight (out, in, kh, kw) -> kernel (kh, kw, in, out); ConvTranspose2d
 weight (in, out, kh, kw) -> kernel (kh, kw, in, out) spatially flipped, because our
@@ -140,3 +141,73 @@ def pix2pix_discriminator_variables(state_dict: dict) -> dict:
   for i, p in enumerate(norms, start=1):
     params[f"norm{i}"], stats[f"norm{i}"] = _batch_norm(p)
   return {"params": params, "batch_stats": stats}
+
+
+# --- CycleGAN (junyanz/pytorch-CycleGAN-and-pix2pix; benchmarks/torch_cyclegan.py) -------
+# ResnetGenerator is one Sequential `model`: its own convs (stem, two down, two transposed
+# up, head) at model.<i>, each residual block at model.<i> with its layers at
+# model.<i>.conv_block.<j>. Roles come from order: the k-th conv of the top level, the
+# blocks by their index. The D is pix2pix's NLayerDiscriminator (one per domain).
+
+_RESNET_TOP = ("stem", "down0", "down1", "up0", "up1", "head")
+
+
+def _resnet_group(key: str, path: list[str]) -> int:
+  # -1: the generator's own layers; i >= 0: the residual block at model.<i>.
+  if path == ["model"]:
+    return -1
+  if len(path) == 3 and path[0] == "model" and path[1].isdigit() and path[2] == "conv_block":
+    return int(path[1])
+  raise ValueError(f"not a CycleGAN ResnetGenerator key: {key!r}")
+
+
+def _put_conv(params: dict, stats: dict, name: str, conv: dict, norm: dict | None, kernel):
+  params[name] = {"kernel": kernel(conv["weight"])}
+  if "bias" in conv:
+    params[f"{name}_bias"] = conv["bias"]
+  if norm is not None:  # BatchNorm variant; InstanceNorm(affine=False) stores nothing
+    params[f"{name}_norm"], stats[f"{name}_norm"] = _batch_norm(norm)
+
+
+def cyclegan_generator_variables(state_dict: dict) -> dict:
+  """ResnetGenerator's state_dict -> {'params', 'batch_stats'} for cyclegan.ResnetGenerator."""
+  groups = _layers(state_dict, _resnet_group)
+  if -1 not in groups:
+    raise ValueError("no top-level ResnetGenerator layers (model.<i>.weight)")
+  convs, norms = _roles(groups.pop(-1))
+  if len(convs) != len(_RESNET_TOP):
+    raise ValueError(f"ResnetGenerator has {len(convs)} top-level convs, expected 6")
+  if norms and len(norms) != len(convs) - 1:  # every conv but the head is normed
+    raise ValueError(f"{len(convs)} top-level convs but {len(norms)} norms")
+  params, stats = {}, {}
+  for k, (name, conv) in enumerate(zip(_RESNET_TOP, convs)):
+    kernel = conv_transpose_kernel if name.startswith("up") else conv_kernel
+    _put_conv(params, stats, name, conv, norms[k] if norms and k < len(norms) else None, kernel)
+  for b, index in enumerate(sorted(groups)):
+    convs, norms = _roles(groups[index])
+    if len(convs) != 2 or len(norms) not in (0, 2):
+      raise ValueError(f"residual block model.{index} has {len(convs)} convs and "
+                       f"{len(norms)} norms, expected 2 and 0 or 2")
+    for j, conv in enumerate(convs):
+      _put_conv(params, stats, f"block{b}_conv{j}", conv, norms[j] if norms else None,
+                conv_kernel)
+  return {"params": params, "batch_stats": stats}
+
+
+def cyclegan_variables(g_a: dict, g_b: dict, d_a: dict, d_b: dict) -> tuple[dict, dict]:
+  """The authors' netG_A, netG_B, netD_A, netD_B state_dicts -> (variables of
+  cyclegan.CycleGenerators, of cyclegan.CycleDiscriminators). G_A maps A -> B, D_A judges
+  domain B (as theirs and ours). 'batch_stats' only where a BatchNorm variant has some."""
+
+  def pair(first: dict, second: dict, names: tuple[str, str]) -> dict:
+    out = {}
+    for name, variables in zip(names, (first, second)):
+      for collection, tree in variables.items():
+        if tree:
+          out.setdefault(collection, {})[name] = tree
+    return out
+
+  return (pair(cyclegan_generator_variables(g_a), cyclegan_generator_variables(g_b),
+               ("g_a", "g_b")),
+          pair(pix2pix_discriminator_variables(d_a), pix2pix_discriminator_variables(d_b),
+               ("d_a", "d_b")))

@@ -1,0 +1,210 @@
+"""The Flax CycleGAN networks equal the authors' PyTorch ones (fixture from
+scripts/export_cyclegan_torch_reference.py; no torch needed here)."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.models import cyclegan, pix2pix, torch_import
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "cyclegan_torch_reference.npz")
+IMPLS = ["lax", "rearranged"]
+NETS = ("g_a", "g_b", "d_a", "d_b")
+G_TERMS = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
+
+
+def _close(actual, desired):
+  # 1e-5 relative to each output's scale, as tests/test_pix2pix_torch.py; the largest
+  # error seen is ~1.2e-6 of it.
+  np.testing.assert_allclose(actual, desired, rtol=1e-5, atol=1e-5 * np.abs(desired).max())
+
+
+@pytest.fixture(scope="module")
+def ref():
+  data = np.load(FIXTURE)
+  return {k: data[k] for k in data.files}
+
+
+def _state(ref, prefix):
+  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+
+
+def _generator(ref, impl="auto"):
+  return cyclegan.ResnetGenerator(channels=3, width=int(ref["width"]),
+                                  num_blocks=int(ref["n_blocks"]), norm="instance",
+                                  conv_impl=impl)
+
+
+def _discriminator(ref, impl="auto"):
+  return pix2pix.PatchDiscriminator(channels=3, width=int(ref["width"]), num_layers=3,
+                                    norm="instance", conv_impl=impl)
+
+
+def _pair(ref, impl):
+  return cyclegan.build(channels=3, width_g=int(ref["width"]), width_d=int(ref["width"]),
+                        num_blocks=int(ref["n_blocks"]), norm="instance", d_layers=3,
+                        dropout=0.0, dtype=jnp.float32, bn_axis_name=None, conv_impl=impl)
+
+
+def _variables(ref, prefix=""):
+  return torch_import.cyclegan_variables(*(_state(ref, prefix + n) for n in NETS))
+
+
+def _run(module, variables, x, train, method=None):
+  return jax.jit(lambda v, x: module.apply(v, x, train=train, method=method))(variables, x)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("train", [False, True])
+def test_generators_match_pytorch(ref, impl, train):
+  """Each ResnetGenerator (reflection pads, stride-2 convs, residual blocks, transposed
+  convs with output_padding 1, InstanceNorm, every conv biased) on its own domain."""
+  g = _generator(ref, impl)
+  for name, x in (("g_a", ref["a"]), ("g_b", ref["b"])):
+    variables = torch_import.cyclegan_generator_variables(_state(ref, name))
+    _close(_run(g, variables, x, train), ref[f"{name}_out"])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("train", [False, True])
+def test_discriminators_match_pytorch(ref, impl, train):
+  """The InstanceNorm PatchGAN on 3-channel images: D_A judges b, D_B judges a."""
+  d = _discriminator(ref, impl)
+  for name, x in (("d_a", ref["b"]), ("d_b", ref["a"])):
+    variables = torch_import.pix2pix_discriminator_variables(_state(ref, name))
+    _close(_run(d, variables, x, train), ref[f"{name}_logits"])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_pair_modules_match_pytorch(ref, impl):
+  """cyclegan.build's pairs with cyclegan_variables: each method reaches the right net."""
+  gens, discs = _pair(ref, impl)
+  g_vars, d_vars = _variables(ref)
+  for module, variables, method, x, want in (
+      (gens, g_vars, "a_to_b", ref["a"], ref["g_a_out"]),
+      (gens, g_vars, "b_to_a", ref["b"], ref["g_b_out"]),
+      (discs, d_vars, "judge_b", ref["b"], ref["d_a_logits"]),
+      (discs, d_vars, "judge_a", ref["a"], ref["d_b_logits"])):
+    _close(_run(module, variables, x, True, method), want)
+
+
+def test_imported_trees_match_flax_init(ref):
+  """Every Flax variable is filled by the import, with its shape and dtype, and nothing
+  else (InstanceNorm without affine parameters: no batch_stats at all)."""
+  gens, discs = _pair(ref, "auto")
+  dummy = jnp.zeros((1, 32, 32, 3))
+  for module, variables in zip((gens, discs), _variables(ref)):
+    init = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x, train=False), dummy)
+    assert jax.tree.structure(init) == jax.tree.structure(variables)
+    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(init)[0],
+                            jax.tree.leaves(variables)):
+      assert (a.shape, a.dtype) == (b.shape, b.dtype), jax.tree_util.keystr(path)
+  # The single generator's import, too (what a checkpoint of one G loads through).
+  g = _generator(ref)
+  init = jax.eval_shape(lambda x: g.init(jax.random.PRNGKey(0), x, train=False), dummy)
+  variables = torch_import.cyclegan_generator_variables(_state(ref, "g_a"))
+  assert not variables["batch_stats"]
+  assert jax.tree.structure(init) == jax.tree.structure({"params": variables["params"]})
+
+
+def test_import_reads_every_entry(ref):
+  """No state_dict entry is dropped: as many numbers in as out, and every conv bias lands
+  (the D's too, where all five convs are biased under InstanceNorm)."""
+  for name in NETS:
+    state = _state(ref, name)
+    to_flax = (torch_import.cyclegan_generator_variables if name.startswith("g")
+               else torch_import.pix2pix_discriminator_variables)
+    params = to_flax(state)["params"]
+    assert sum(v.size for v in state.values()) == sum(v.size for v in jax.tree.leaves(params))
+    assert sum(k.endswith(".bias") for k in state) == sum(k.endswith("_bias") for k in params)
+
+
+def test_generator_import_places_each_layer(ref):
+  """The authors' key for each layer lands on our name, exactly. Outputs alone cannot show
+  this for the biases ahead of an InstanceNorm (the norm removes them)."""
+  n = int(ref["n_blocks"])
+  state = _state(ref, "g_a")
+  params = torch_import.cyclegan_generator_variables(state)["params"]
+  # model.<i>: pad 0, stem 1, down 4 and 7 (each conv, norm, ReLU), blocks 10.., then the
+  # transposed convs at 10+n and 13+n, pad 16+n, head 17+n; a block's convs at 1 and 5.
+  where = {"stem": "model.1", "down0": "model.4", "down1": "model.7",
+           "up0": f"model.{10 + n}", "up1": f"model.{13 + n}", "head": f"model.{17 + n}"}
+  for b in range(n):
+    where |= {f"block{b}_conv0": f"model.{10 + b}.conv_block.1",
+              f"block{b}_conv1": f"model.{10 + b}.conv_block.5"}
+  assert set(params) == set(where) | {f"{name}_bias" for name in where}
+  for name, key in where.items():
+    to_kernel = (torch_import.conv_transpose_kernel if name.startswith("up")
+                 else torch_import.conv_kernel)
+    np.testing.assert_array_equal(params[name]["kernel"], to_kernel(state[f"{key}.weight"]))
+    np.testing.assert_array_equal(params[f"{name}_bias"], state[f"{key}.bias"])
+    assert np.abs(state[f"{key}.bias"]).max() > 0  # the fixture's biases are not the init's 0
+
+
+def test_import_accepts_data_parallel_keys_and_rejects_others(ref):
+  state = _state(ref, "g_a")
+  plain = torch_import.cyclegan_generator_variables(state)
+  wrapped = torch_import.cyclegan_generator_variables({f"module.{k}": v for k, v in state.items()})
+  assert jax.tree.all(jax.tree.map(np.array_equal, plain, wrapped))
+  with pytest.raises(ValueError):
+    torch_import.cyclegan_generator_variables(_state(ref, "d_a"))
+  with pytest.raises(ValueError):
+    torch_import.pix2pix_discriminator_variables(state)
+
+
+def test_parameter_counts_match_pytorch_at_256(ref):
+  """resnet_9blocks (ngf 64, 3 -> 3) and the basic InstanceNorm D (ndf 64, 3 channels in),
+  without allocating them."""
+  def count(module):
+    shapes = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x, train=False),
+                            jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.float32))
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes["params"]))
+
+  gens, discs = cyclegan.build(channels=3, width_g=64, width_d=64, num_blocks=9,
+                               norm="instance", d_layers=3, dropout=0.0, dtype=jnp.float32,
+                               bn_axis_name=None, conv_impl="auto")
+  assert count(cyclegan.ResnetGenerator()) == int(ref["count/g256"]) == 11_378_179
+  assert count(gens) == 2 * int(ref["count/g256"])
+  assert count(discs) == 2 * int(ref["count/d256"])
+
+
+def test_step_losses_follow_from_the_flax_networks(ref):
+  """Every loss of the fixture's training step is a function of the starting weights (G's
+  terms through the Ds before their update, D's terms on the fakes of G before its), so our
+  networks reproduce all eight: this pins the fixture's step to the reference's objective
+  (lsgan, lambdas, identity weights, 0.5 on D) before any train-step comparison uses it."""
+  gens, discs = _pair(ref, "lax")
+  g_vars, d_vars = _variables(ref)
+  a, b = ref["a"], ref["b"]
+  la, lb, li = (float(ref[k]) for k in ("lambda_a", "lambda_b", "lambda_identity"))
+  g = lambda method, x: gens.apply(g_vars, x, method=method)
+  d = lambda method, x: discs.apply(d_vars, x, method=method)
+  mse = lambda p, t: jnp.mean((p - t) ** 2)
+  l1 = lambda x, y: jnp.mean(jnp.abs(x - y))
+  fake_b, fake_a = g("a_to_b", a), g("b_to_a", b)
+  got = {
+      "G_A": mse(d("judge_b", fake_b), 1.0), "G_B": mse(d("judge_a", fake_a), 1.0),
+      "cycle_A": l1(g("b_to_a", fake_b), a) * la, "cycle_B": l1(g("a_to_b", fake_a), b) * lb,
+      "idt_A": l1(g("a_to_b", b), b) * lb * li, "idt_B": l1(g("b_to_a", a), a) * la * li,
+      "D_A": 0.5 * (mse(d("judge_b", b), 1.0) + mse(d("judge_b", fake_b), 0.0)),
+      "D_B": 0.5 * (mse(d("judge_a", a), 1.0) + mse(d("judge_a", fake_a), 0.0))}
+  for name, value in got.items():
+    np.testing.assert_allclose(value, ref[f"step/loss_{name}"], rtol=1e-5, err_msg=name)
+  np.testing.assert_allclose(sum(got[t] for t in G_TERMS), ref["step/g_loss"], rtol=1e-5)
+  np.testing.assert_allclose(got["D_A"] + got["D_B"], ref["step/d_loss"], rtol=1e-5)
+
+
+def test_fixture_holds_one_training_step(ref):
+  """The state after the step imports into the same trees, and the step moved every net
+  (for the train-step comparison: Adam's first move is ~lr per weight)."""
+  assert int(ref["pool_size"]) == 0  # no pool randomness: D saw the step's own fakes
+  lr = float(ref["lr"])
+  for before, after in zip(_variables(ref), _variables(ref, "step_")):
+    assert jax.tree.structure(before) == jax.tree.structure(after)
+    for name in before["params"]:
+      moved = jax.tree.map(lambda x, y: np.abs(x - y).max(), before["params"][name],
+                           after["params"][name])
+      assert 0.5 * lr < max(jax.tree.leaves(moved)) < 2 * lr, name
