@@ -207,12 +207,17 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
     start_step: global steps already trained; their records are skipped (resume).
   Returns:
     A tf.data.Dataset of per-process batches, image float32 (b, H, W, C) in [-1, 1].
-    With config.task == "paired": paired.make_paired_dataset's batches (+ 'input').
+    With config.task == "paired": paired.make_paired_dataset's batches (+ 'input');
+    "unpaired": unpaired.make_unpaired_dataset's (input: domain A, image: domain B).
   """
   if config.get("task", "noise") == "paired":  # image-to-image (pix2pix): jaxgan/data/paired.py
     from jaxgan.data import paired  # here, not at the top: paired imports this module
     return paired.make_paired_dataset(config, process_index=process_index,
                                       process_count=process_count, start_step=start_step)
+  if config.get("task", "noise") == "unpaired":  # CycleGAN: jaxgan/data/unpaired.py
+    from jaxgan.data import unpaired
+    return unpaired.make_unpaired_dataset(config, process_index=process_index,
+                                          process_count=process_count, start_step=start_step)
   if toy2d.is_toy(config.dataset):  # 2-D points, generated in NumPy (no TFDS)
     return toy2d.make_stream(config, process_index=process_index, process_count=process_count,
                              start_step=start_step)
