@@ -26,14 +26,13 @@ process. The stream is shuffled, sliced per process and skipped on resume exactl
 as pipeline.make_dataset does.
 """
 
-import os
 from concurrent import futures
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jaxgan.data import embedded, pipeline
+from jaxgan.data import pipeline
 from jaxgan.errors import UsageError
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -92,17 +91,7 @@ def _side_by_side_files(folder: str, policy: str) -> list[str]:
 def _tfds_pairs(config) -> tf.data.Dataset:
   """{'a', 'b' (encoded), 'label'} records of a TFDS dataset, in record order."""
   name = config.dataset
-  data_dir = os.path.expanduser(config.data_dir) if config.get("data_dir") else None
-  try:
-    builder = tfds.builder(name, data_dir=data_dir)
-  except tfds.core.registered.DatasetNotFoundError:
-    raise UsageError(f"unknown dataset {name!r}: not a TFDS name, an embedded dataset "
-                     f"({', '.join(embedded.EMBEDDED_DATASETS)}) or an image folder") from None
-  try:
-    builder.download_and_prepare()
-  except Exception as e:  # no network, no manual files, ...: say which dataset and why
-    raise UsageError(f"dataset {name!r} could not be prepared in "
-                     f"{builder.data_dir}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+  builder = pipeline.prepared_builder(config)
   features = builder.info.features
   a_key, b_key = config.get("input_key", "input"), config.get("image_key", "image")
   for field, key in (("input_key", a_key), ("image_key", b_key)):
@@ -180,7 +169,15 @@ def jitter(input_image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor, *, load_s
            image_size: int, flip: bool) -> tuple[tf.Tensor, tf.Tensor]:
   """pix2pix's training jitter: resize both to load_size, then the SAME random image_size
   crop and the SAME random horizontal flip of each. `seed`: int64 (2,), stateless."""
-  input_image, target = _resize(input_image, load_size), _resize(target, load_size)
+  return jitter_images((input_image, target), seed, load_size=load_size, image_size=image_size,
+                       flip=flip)
+
+
+def jitter_images(images, seed: tf.Tensor, *, load_size: int, image_size: int,
+                  flip: bool) -> tuple[tf.Tensor, ...]:
+  """jitter of any number of images, all given the same crop and flip (one image: the
+  unpaired jitter of data/unpaired.py). `seed`: int64 (2,), stateless."""
+  images = [_resize(image, load_size) for image in images]
   u = tf.random.stateless_uniform((3,), seed=seed)
   room = load_size - image_size + 1
   y = tf.minimum(tf.cast(u[0] * room, tf.int32), room - 1)
@@ -191,7 +188,7 @@ def jitter(input_image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor, *, load_s
     image = tf.image.crop_to_bounding_box(image, y, x, image_size, image_size)
     return tf.cond(do_flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
 
-  return view(input_image), view(target)
+  return tuple(view(image) for image in images)
 
 
 def make_paired_dataset(config, *, process_index: int = 0, process_count: int = 1,

@@ -121,15 +121,11 @@ def _folder_files(folder: str, policy: str) -> list[str]:
   return [f for f in files if f not in bad_set]
 
 
-def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
-  """(dataset of {'encoded', 'label'} records, number of records)."""
+def prepared_builder(config) -> tfds.core.DatasetBuilder:
+  """The TFDS builder of config.dataset in config.data_dir, prepared (downloaded or
+  generated once); a UsageError says which dataset failed and why."""
   name = config.dataset
-  if is_folder_source(name):
-    files = _folder_files(name, config.get("bad_images", "skip"))
-    ds = tf.data.Dataset.from_tensor_slices(files).map(
-        lambda f: {"encoded": tf.io.read_file(f), "label": tf.constant(0, tf.int32)})
-    return ds, len(files)
-  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  data_dir = os.path.expanduser(config.data_dir) if config.get("data_dir") else None
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
@@ -140,6 +136,18 @@ def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
   except Exception as e:  # no network, no manual files, ...: say which dataset and why
     raise UsageError(f"dataset {name!r} could not be prepared in "
                      f"{builder.data_dir}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+  return builder
+
+
+def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
+  """(dataset of {'encoded', 'label'} records, number of records)."""
+  name = config.dataset
+  if is_folder_source(name):
+    files = _folder_files(name, config.get("bad_images", "skip"))
+    ds = tf.data.Dataset.from_tensor_slices(files).map(
+        lambda f: {"encoded": tf.io.read_file(f), "label": tf.constant(0, tf.int32)})
+    return ds, len(files)
+  builder = prepared_builder(config)
   features = builder.info.features
   image_key, label_key = config.image_key, config.label_key
   if image_key not in features:
@@ -199,12 +207,17 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
     start_step: global steps already trained; their records are skipped (resume).
   Returns:
     A tf.data.Dataset of per-process batches, image float32 (b, H, W, C) in [-1, 1].
-    With config.task == "paired": paired.make_paired_dataset's batches (+ 'input').
+    With config.task == "paired": paired.make_paired_dataset's batches (+ 'input');
+    "unpaired": unpaired.make_unpaired_dataset's (input: domain A, image: domain B).
   """
   if config.get("task", "noise") == "paired":  # image-to-image (pix2pix): jaxgan/data/paired.py
     from jaxgan.data import paired  # here, not at the top: paired imports this module
     return paired.make_paired_dataset(config, process_index=process_index,
                                       process_count=process_count, start_step=start_step)
+  if config.get("task", "noise") == "unpaired":  # CycleGAN: jaxgan/data/unpaired.py
+    from jaxgan.data import unpaired
+    return unpaired.make_unpaired_dataset(config, process_index=process_index,
+                                          process_count=process_count, start_step=start_step)
   if toy2d.is_toy(config.dataset):  # 2-D points, generated in NumPy (no TFDS)
     return toy2d.make_stream(config, process_index=process_index, process_count=process_count,
                              start_step=start_step)
