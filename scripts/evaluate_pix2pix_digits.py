@@ -1,4 +1,4 @@
-"""Judges an edges2digits pix2pix run on pairs it did not train on.
+"""Judges an edges2digits translation run (pix2pix, or CycleGAN's G_A) on pairs it did not train on.
 
   python scripts/evaluate_pix2pix_digits.py --workdir runs/pix2pix_digits [--split 'train[1600:]']
       [--grid held_out.png]
@@ -48,10 +48,14 @@ def evaluate(workdir: str, split: str, seed: int = 0, grid: str | None = None) -
   input | output (the run's default inference mode) | target."""
   config, gan, state = load_run(workdir)
   config.split = split
+  if gan.cycle is not None:  # a CycleGAN run: judge G_A (edges -> digits) on true pairs
+    config.task, config.direction, config.input_key = "paired", "AtoB", "input"
+  method = "a_to_b" if gan.cycle is not None else None
   inputs, targets = paired.paired_examples(config, paired.count_pairs(config))
   untrained = jax.jit(functools.partial(init_state, gan, config.seed, loop.image_shape(config)))()
   key = jax.random.PRNGKey(seed)
-  run = {m: jax.jit(functools.partial(translate, gan, mode=m)) for m in ("paper", "eval")}
+  run = {m: jax.jit(functools.partial(translate, gan, mode=m, method=method))
+         for m in ("paper", "eval")}
   rows = {"num_pairs": {"n": len(inputs), "split": split, "step": int(state.step)}}
   for name, s, mode in (("trained (paper)", state, "paper"), ("trained (eval)", state, "eval"),
                         ("untrained (paper)", untrained, "paper")):
