@@ -54,9 +54,12 @@ MODELS = {
     "stylegan2_256": ModelSpec("stylegan2_ffhq256.py", {}, 16, None, kimg=True),
     # pix2pix facades (Isola et al. 2017): U-Net 256 + 70x70 PatchGAN, batch 1 as the paper.
     "pix2pix256": ModelSpec("pix2pix_facades.py", dict(image_size=256, channels=3), 1, "pix2pix"),
+    # CycleGAN horse2zebra (Zhu et al. 2017): two ResNet-9 Gs + two PatchGANs, pool of 50, batch 1.
+    "cyclegan256": ModelSpec("cyclegan_horse2zebra.py", dict(image_size=256, channels=3), 1,
+                             "cyclegan"),
 }
 # Named by the issue; they join MODELS as their train steps land.
-PLANNED = ("cyclegan256", "srgan_x4", "inpaint256")
+PLANNED = ("srgan_x4", "inpaint256")
 
 
 @dataclass
@@ -266,7 +269,6 @@ class TorchImpl(Impl):
   def __init__(self, spec: ModelSpec, batch: int, precision: str, compiled: bool,
                width: int | None, threads: int, tf32: str = "default"):
     import torch
-    from benchmarks import torch_dcgan
     self.name = "torch-compile" if compiled else "torch"
     self.torch = torch
     self.tf32 = set_torch_tf32(torch, tf32)
@@ -275,36 +277,16 @@ class TorchImpl(Impl):
       torch.set_num_threads(threads)
     o = {**MODELS_DEFAULT_OVERRIDES, **spec.overrides}
     torch.manual_seed(0)
-    if spec.torch_peer == "dcgan":
-      w = width or 64
-      g = torch_dcgan.DCGANGenerator(o["image_size"], 100, w, o["channels"]).to(self.device)
-      d = torch_dcgan.DCGANDiscriminator(o["image_size"], w, o["channels"]).to(self.device)
-      g.apply(torch_dcgan.weights_init)
-      d.apply(torch_dcgan.weights_init)
-      make_trainer = torch_dcgan.make_trainer
-    elif spec.torch_peer == "sngan":
-      from benchmarks import torch_sngan
-      g = torch_sngan.Generator(o["image_size"], 128, width or 256, o["channels"]).to(self.device)
-      d = torch_sngan.Discriminator(o["image_size"], width or 128, o["channels"]).to(self.device)
-      make_trainer = torch_sngan.make_trainer
-    elif spec.torch_peer == "pix2pix":
-      from benchmarks import torch_pix2pix
-      c = o["channels"]
-      g = torch_pix2pix.UnetGenerator(c, c, o["image_size"].bit_length() - 1, width or 64,
-                                      use_dropout=True)
-      d = torch_pix2pix.NLayerDiscriminator(2 * c, width or 64, 3)
-      g, d = (torch_pix2pix.init_weights(n).to(self.device) for n in (g, d))
-      make_trainer = torch_pix2pix.make_trainer
-    else:
-      raise ValueError(f"no PyTorch peer {spec.torch_peer!r}")
+    nets = self._networks(torch, spec.torch_peer, o, width)  # [G, D] or CycleGAN's four
     if compiled:
       torch._dynamo.reset()  # a fresh cache per model: no shapes carried over from the last one
-      g, d = torch.compile(g, dynamic=False), torch.compile(d, dynamic=False)
-    self._step = make_trainer(g, d, device=self.device, precision=precision)
+      nets = [torch.compile(n, dynamic=False) for n in nets]
+    self._step = self._make_trainer(spec.torch_peer)(*nets, device=self.device,
+                                                     precision=precision)
     image = lambda: torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
                                device=self.device) * 2 - 1
-    # The step's arguments: a real batch, or (input, target) pairs for translation.
-    self._real = (image(), image()) if spec.torch_peer == "pix2pix" else (image(),)
+    # The step's arguments: a real batch, or two image batches for translation.
+    self._real = (image(), image()) if spec.torch_peer in ("pix2pix", "cyclegan") else (image(),)
     if self.device.type == "cuda":
       torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -315,6 +297,41 @@ class TorchImpl(Impl):
     # Read now: the timed windows interleave the peers, and the allocator's peak is shared.
     self._peak = (int(torch.cuda.max_memory_allocated()) if self.device.type == "cuda"
                   else None)
+
+  def _networks(self, torch, peer: str, o: dict, width: int | None) -> list:
+    """The peer's networks, initialised as its reference does, on the device."""
+    size, c = o["image_size"], o["channels"]
+    if peer == "dcgan":
+      from benchmarks import torch_dcgan
+      w = width or 64
+      nets = [torch_dcgan.DCGANGenerator(size, 100, w, c), torch_dcgan.DCGANDiscriminator(size, w, c)]
+      for n in nets:
+        n.apply(torch_dcgan.weights_init)
+    elif peer == "sngan":
+      from benchmarks import torch_sngan
+      nets = [torch_sngan.Generator(size, 128, width or 256, c),
+              torch_sngan.Discriminator(size, width or 128, c)]
+    elif peer == "pix2pix":
+      from benchmarks import torch_pix2pix
+      nets = [torch_pix2pix.UnetGenerator(c, c, size.bit_length() - 1, width or 64,
+                                          use_dropout=True),
+              torch_pix2pix.NLayerDiscriminator(2 * c, width or 64, 3)]
+      nets = [torch_pix2pix.init_weights(n) for n in nets]
+    elif peer == "cyclegan":  # G_A, G_B, D_A, D_B
+      from benchmarks import torch_cyclegan, torch_pix2pix
+      nets = [torch_cyclegan.ResnetGenerator(c, c, width or 64) for _ in range(2)]
+      nets += [torch_pix2pix.NLayerDiscriminator(c, width or 64, 3, norm="instance")
+               for _ in range(2)]
+      nets = [torch_pix2pix.init_weights(n) for n in nets]
+    else:
+      raise ValueError(f"no PyTorch peer {peer!r}")
+    return [n.to(self.device) for n in nets]
+
+  @staticmethod
+  def _make_trainer(peer: str):
+    from benchmarks import torch_cyclegan, torch_dcgan, torch_pix2pix, torch_sngan
+    return {"dcgan": torch_dcgan.make_trainer, "sngan": torch_sngan.make_trainer,
+            "pix2pix": torch_pix2pix.make_trainer, "cyclegan": torch_cyclegan.make_trainer}[peer]
 
   def _sync(self):
     if self.device.type == "cuda":

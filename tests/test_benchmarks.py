@@ -64,7 +64,7 @@ def test_unknown_model_is_a_clear_error():
   proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--models", "nope"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0 and ("unknown models nope; valid: dcgan64, dcgan32, sngan32, stylegan2_64, "
-                                   "stylegan2_256, pix2pix256") in proc.stderr
+                                   "stylegan2_256, pix2pix256, cyclegan256") in proc.stderr
 
 
 @pytest.mark.slow  # compiles a (tiny) StyleGAN2 step: about two minutes on 2 cores
@@ -82,8 +82,9 @@ def test_stylegan2_smoke_with_width(tmp_path):
 
 
 
-def test_pix2pix_smoke_with_its_pytorch_peer(tmp_path):
-  """The translation step runs in the harness on paired synthetic batches, beside the
+@pytest.mark.parametrize("model", ["pix2pix256", "cyclegan256"])
+def test_translation_smoke_with_its_pytorch_peer(tmp_path, model):
+  """The translation steps run in the harness on synthetic image pairs, beside the
   authors' PyTorch step when torch is installed; FLOPs counted from XLA."""
   try:
     import torch  # noqa: F401
@@ -91,7 +92,7 @@ def test_pix2pix_smoke_with_its_pytorch_peer(tmp_path):
   except ImportError:
     peers = ""
   out = tmp_path / "b.json"
-  proc = subprocess.run([sys.executable, "-c", BLOCK_TF, "--models", "pix2pix256", "--width", "2",
+  proc = subprocess.run([sys.executable, "-c", BLOCK_TF, "--models", model, "--width", "2",
                          "--batch-size", "2", "--peers", peers, "--windows", "1", "--window-s",
                          "0.1", "--json", str(out)],
                         cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -99,7 +100,7 @@ def test_pix2pix_smoke_with_its_pytorch_peer(tmp_path):
   records = json.loads(out.read_text())
   assert [r["impl"] for r in records] == ["jaxgan"] + (["torch"] if peers else [])
   r = records[0]
-  assert r["model"] == "pix2pix256" and r["batch_size"] == 2 and r["steps_per_s"] > 0
+  assert r["model"] == model and r["batch_size"] == 2 and r["steps_per_s"] > 0
   assert r["flops_per_step"] and r["flops_per_step"] > 0
 
 
