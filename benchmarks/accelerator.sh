@@ -7,9 +7,11 @@
 #   MODELS=sngan32,stylegan2_64,stylegan2_256 PRECISION=bf16 bash benchmarks/accelerator.sh
 #                                                 (only the groups a short lease missed)
 #
-# Models run in the order of benchmarks.run.MODELS and each group's JSON is written as it
-# finishes, so a run cut short by BENCH_TIMEOUT keeps what it measured (StyleGAN2 comes last);
-# on a CPU, raise the timeouts (SCALING_TIMEOUT too: it compiles two steps).
+# Models run in the order of benchmarks.run.MODELS (DCGAN, SNGAN, StyleGAN2, then pix2pix
+# and CycleGAN at batch 1) and each group's JSON is written as it finishes, so a run cut
+# short by BENCH_TIMEOUT keeps what it measured; a short lease can name the groups it needs
+# (e.g. MODELS=pix2pix256,cyclegan256). On a CPU, raise the timeouts (SCALING_TIMEOUT too:
+# it compiles two steps).
 #
 # Needs jax, flax, optax, orbax-checkpoint, numpy and (for the peers) torch; no TensorFlow
 # or datasets. ml_collections is installed from benchmarks/wheels if missing (pure Python).
