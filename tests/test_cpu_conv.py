@@ -104,3 +104,35 @@ def test_layers_route_through_the_formulation_and_agree(cls, shape):
   np.testing.assert_allclose(fast.apply(v, x), ref.apply(v, x), rtol=1e-5, atol=1e-5)
   jaxpr = str(jax.make_jaxpr(lambda v, x: fast.apply(v, x))(v, x))
   assert ("custom_vjp" in jaxpr) == (shape[1] % 2 == 0)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 3, 4), (1, 4, 4, 16, 8), (3, 1, 2, 2, 5)])
+def test_subpixel_3x3_transposed_conv_equals_lax(shape):
+  """CycleGAN's ConvTranspose2d(3, stride 2, padding 1, output_padding 1) as one stride-1
+  2x2 convolution by phase: values and both gradients equal lax.conv_transpose's."""
+  b, h, w, c_in, c_out = shape
+  kx, kk, kd = jax.random.split(jax.random.PRNGKey(sum(shape)), 3)
+  x = jax.random.normal(kx, (b, h, w, c_in))
+  kernel = jax.random.normal(kk, (3, 3, c_in, c_out))
+  dy = jax.random.normal(kd, (b, 2 * h, 2 * w, c_out))
+  ref = lambda x, k: lax.conv_transpose(x, k, (2, 2), ((1, 2), (1, 2)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  for fn in (ref, cpu_conv.conv_transpose_3x3_s2):
+    y, pullback = jax.vjp(fn, x, kernel)
+    if fn is ref:
+      want = (y, *pullback(dy))
+    else:
+      for got, exp in zip((y, *pullback(dy)), want):
+        np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_routes_cyclegan_upsampling_through_the_subpixel_form():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 4))
+  outs = []
+  for impl in ("lax", "rearranged"):
+    m = layers.ConvTranspose2d(3, 3, 2, 1, output_padding=1, impl=impl)
+    v = m.init(jax.random.PRNGKey(1), x)
+    outs.append(m.apply(v, x))
+    jaxpr = str(jax.make_jaxpr(lambda v, x: m.apply(v, x))(v, x))
+    assert ("lhs_dilation=(2, 2)" in jaxpr) == (impl == "lax"), impl
+  np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)

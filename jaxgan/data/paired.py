@@ -39,18 +39,17 @@ DIRECTIONS = ("AtoB", "BtoA")
 CHANNELS = (1, 3)
 
 
-def paired_settings(config) -> dict:
-  """The validated paired fields of `config`, defaults filled in."""
-  direction = config.get("direction", "AtoB")
-  if direction not in DIRECTIONS:
-    raise UsageError(f"unknown direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
+def image_settings(config, what: str) -> dict:
+  """The validated image fields both translation pipelines read (image_size, channels,
+  input_channels, load_size, flip), defaults filled in; `what` names the data kind in
+  error messages."""
   size = int(config.image_size)
   channels = int(config.get("channels", 3))
   input_channels = config.get("input_channels", None)
   input_channels = channels if input_channels in (None, 0) else int(input_channels)
   for field, value in (("channels", channels), ("input_channels", input_channels)):
     if value not in CHANNELS:
-      raise UsageError(f"{field}={value} is not supported for paired data; valid: "
+      raise UsageError(f"{field}={value} is not supported for {what} data; valid: "
                        f"{', '.join(map(str, CHANNELS))}")
   load_size = int(config.get("load_size", 0) or size)
   if size < 1:
@@ -61,8 +60,16 @@ def paired_settings(config) -> dict:
   flip = config.get("flip", True)
   if not isinstance(flip, (bool, np.bool_)):
     raise UsageError(f"flip={flip!r} must be True or False")
-  return dict(direction=direction, image_size=size, load_size=load_size, flip=bool(flip),
-              channels=channels, input_channels=input_channels)
+  return dict(image_size=size, load_size=load_size, flip=bool(flip), channels=channels,
+              input_channels=input_channels)
+
+
+def paired_settings(config) -> dict:
+  """The validated paired fields of `config`, defaults filled in."""
+  direction = config.get("direction", "AtoB")
+  if direction not in DIRECTIONS:
+    raise UsageError(f"unknown direction {direction!r}; valid: {', '.join(DIRECTIONS)}")
+  return dict(direction=direction, **image_settings(config, "paired"))
 
 
 def _image_width(path: str) -> int:

@@ -48,23 +48,7 @@ def _given(config, field: str):
 
 def unpaired_settings(config) -> dict:
   """The validated unpaired fields of `config`, defaults filled in."""
-  size = int(config.image_size)
-  channels = int(config.get("channels", 3))
-  input_channels = config.get("input_channels", None)
-  input_channels = channels if input_channels in (None, 0) else int(input_channels)
-  for field, value in (("channels", channels), ("input_channels", input_channels)):
-    if value not in CHANNELS:
-      raise UsageError(f"{field}={value} is not supported for unpaired data; valid: "
-                       f"{', '.join(map(str, CHANNELS))}")
-  if size < 1:
-    raise UsageError(f"image_size={size} must be positive")
-  load_size = int(config.get("load_size", 0) or size)
-  if load_size < size:
-    raise UsageError(f"load_size={load_size} is smaller than image_size={size}; the random "
-                     f"crop needs load_size >= image_size (equal: no crop)")
-  flip = config.get("flip", True)
-  if not isinstance(flip, (bool, np.bool_)):
-    raise UsageError(f"flip={flip!r} must be True or False")
+  s = paired.image_settings(config, "unpaired")
   for d in DOMAINS:
     if _given(config, f"folder_{d}") is None and _given(config, f"split_{d}") is None:
       dataset = config.get("dataset", None)
@@ -74,8 +58,8 @@ def unpaired_settings(config) -> dict:
       raise UsageError(f"unpaired data needs domain {d.upper()}'s images: set "
                        f"--config.split_{d} (a split of dataset {dataset!r}, e.g. "
                        f"'train{d.upper()}' or 'train[:800]') or --config.folder_{d}")
-  return dict(image_size=size, load_size=load_size, flip=bool(flip),
-              channels={"a": input_channels, "b": channels})
+  return dict(image_size=s["image_size"], load_size=s["load_size"], flip=s["flip"],
+              channels={"a": s["input_channels"], "b": s["channels"]})
 
 
 def domain_seed(seed: int, domain: str) -> int:

@@ -129,16 +129,22 @@ def input_channels(config: ml_collections.ConfigDict) -> int:
   return c
 
 
-def _pix2pix(config, bn_axis_name):
+def _translation_norm(config, default: str) -> str:
+  """The validated model.norm of an image-to-image model (no classes, no spectral norm)."""
   _check_channels(config)
-  m = config.model
   if num_classes(config) or _spectral(config):
-    raise UsageError("model pix2pix is conditioned on an input image, not on classes or "
+    raise UsageError(f"model {config.model.name} maps images to images, without classes or "
                      "spectral norm; set model.num_classes=0 and model.spectral_norm=False")
-  pix2pix.num_downs(config.image_size)  # validates the resolution with a clear message
-  norm = m.get("norm", "batch")
+  norm = config.model.get("norm", default)
   if norm not in pix2pix.NORMS:
     raise UsageError(f"unknown norm {norm!r}; valid: {', '.join(pix2pix.NORMS)}")
+  return norm
+
+
+def _pix2pix(config, bn_axis_name):
+  m = config.model
+  norm = _translation_norm(config, "batch")
+  pix2pix.num_downs(config.image_size)  # validates the resolution with a clear message
   dtype, impl = compute_dtype(config), config.get("conv_impl", "auto")
   g = pix2pix.UNetGenerator(image_size=config.image_size, channels=config.channels,
                             width=m.g_width, norm=norm, dropout=m.get("dropout", 0.5),
@@ -150,16 +156,10 @@ def _pix2pix(config, bn_axis_name):
 
 
 def _cyclegan(config, bn_axis_name):
-  _check_channels(config)
   m = config.model
-  if num_classes(config) or _spectral(config):
-    raise UsageError("model cyclegan translates between two image domains; set "
-                     "model.num_classes=0 and model.spectral_norm=False")
+  norm = _translation_norm(config, "instance")
   if config.image_size % 4:
     raise UsageError(f"cyclegan needs an image_size divisible by 4, got {config.image_size}")
-  norm = m.get("norm", "instance")
-  if norm not in pix2pix.NORMS:
-    raise UsageError(f"unknown norm {norm!r}; valid: {', '.join(pix2pix.NORMS)}")
   return cyclegan.build(channels_a=input_channels(config), channels_b=config.channels,
                         width_g=m.g_width, width_d=m.d_width, num_blocks=m.get("num_blocks", 9),
                         norm=norm, d_layers=m.get("d_layers", 3), dropout=m.get("dropout", 0.0),

@@ -180,3 +180,41 @@ def transpose_kernel(kernel: jax.Array) -> jax.Array:
   """A ConvTranspose2d kernel (4, 4, in, out), applied as a correlation over the dilated
   input, <-> the kernel of the Conv2d it is the adjoint of (flipped, in/out swapped)."""
   return kernel[::-1, ::-1].swapaxes(2, 3)
+
+
+# --- CycleGAN's 3x3 stride-2 transposed convolution (padding 1, output_padding 1) -----------
+# XLA:CPU runs it as a stride-dilated convolution, three quarters of whose input is zeros,
+# and its kernel gradient slower still (measured: 1-2 s a layer at CycleGAN-256's sizes).
+# The same map by output phase: output (2m + a, 2n + b) reads input rows m (and m + 1 when
+# a = 1) and columns likewise, through taps of the correlation kernel W (the stored layout of
+# layers.ConvTranspose2d): row phase 0 uses W row 1 at offset 0; phase 1 uses W row 0 at
+# offset 0 and W row 2 at offset 1. So all four phases are ONE stride-1 2x2 convolution of
+# the input padded by one row and column at the far side, into 4 * C_out channels (zeros for
+# the taps a phase lacks), then depth-to-space. Plain autodiff differentiates it: stride-1
+# convolutions are what XLA:CPU does well.
+
+_PHASE_TAPS = {0: {0: 1}, 1: {0: 0, 1: 2}}  # phase -> {input offset: kernel tap}
+
+
+def _subpixel_kernel_3x3(kernel: jax.Array) -> jax.Array:
+  """(3, 3, C_in, C_out) correlation kernel -> (2, 2, C_in, 4 C_out), phases (a, b) major."""
+  zeros = jnp.zeros(kernel.shape[2:], kernel.dtype)
+  rows = []
+  for dr in range(2):
+    cols = []
+    for dc in range(2):
+      phases = [kernel[_PHASE_TAPS[a][dr], _PHASE_TAPS[b][dc]]
+                if dr in _PHASE_TAPS[a] and dc in _PHASE_TAPS[b] else zeros
+                for a in range(2) for b in range(2)]
+      cols.append(jnp.concatenate(phases, axis=-1))
+    rows.append(jnp.stack(cols))
+  return jnp.stack(rows)
+
+
+def conv_transpose_3x3_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """lax.conv_transpose(x, kernel, (2, 2), ((1, 2), (1, 2))): torch's ConvTranspose2d(3,
+  stride 2, padding 1, output_padding 1) with our kernel layout; (B, 2H, 2W, C_out)."""
+  xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+  z = lax.conv_general_dilated(xp, _subpixel_kernel_3x3(kernel), (1, 1), "VALID",
+                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return depth_to_space(z)

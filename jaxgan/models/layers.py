@@ -102,6 +102,9 @@ class ConvTranspose2d(_TorchConv):
     if pad < 0:
       raise ValueError(f"padding {self.padding} > kernel_size - 1 is not supported")
     if self.output_padding:
+      if (resolve_conv_impl(self.impl) == "rearranged"
+          and (k, self.stride, self.padding, self.output_padding) == (3, 2, 1, 1)):
+        return cpu_conv.conv_transpose_3x3_s2(x, kernel)
       return lax.conv_transpose(x, kernel, strides=(self.stride, self.stride),
                                 padding=((pad, pad + self.output_padding),) * 2,
                                 dimension_numbers=_NHWC)
