@@ -230,7 +230,8 @@ def build_translation(config: ml_collections.ConfigDict, *,
 
 
 def is_translation(config) -> bool:
-  """Whether G maps input images to images (paired data) rather than noise to images."""
+  """Whether G maps images to images (pix2pix on paired data, CycleGAN on unpaired
+  domains) rather than noise to images."""
   return config.model.name in models.TRANSLATION_MODELS
 
 

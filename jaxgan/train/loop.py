@@ -255,8 +255,9 @@ def _make_preview(config, gan: GANDef):
     z = sampling.latents_for_indices(config.seed + 1, np.arange(n), gan.latent_dim)
     return lambda params, stats: np.asarray(generate(params, stats, z))
   from jaxgan.train.translation_step import inference_mode, translate
-  # `jaxgan translate`'s default inference, with the same dropout noise at every preview
-  # (paper mode). A G without the pmap axis (train-mode BatchNorm): the same variables.
+  # `jaxgan translate`'s default inference (the same dropout noise at every preview when it
+  # is the paper's mode), by a G without the pmap axis: train-mode BatchNorm outside the
+  # step must not reduce over devices; the variables are the same.
   mode = inference_mode("auto", config.batch_size)
   key = jax.random.PRNGKey(config.seed + 1)
   g = functools.partial(translate, build_gan(config), mode=mode)
