@@ -3,6 +3,7 @@
 import os
 
 import ml_collections
+import numpy as np
 
 from jaxgan import config as config_lib
 
@@ -26,3 +27,19 @@ def tiny_config(data_dir: str, **overrides) -> ml_collections.ConfigDict:
   for k, v in overrides.items():
     c[k] = v
   return c
+
+
+def set_fields(c: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """c with overrides applied; a key "group.field" sets a field of a group."""
+  for k, v in overrides.items():
+    group, _, field = k.rpartition(".")
+    (c[group] if group else c)[field] = v
+  return c
+
+
+def translation_batch(c: ml_collections.ConfigDict, seed: int = 0) -> dict:
+  """A random batch for an image-to-image step: 'input' (C_in channels), 'image' (C)."""
+  rng = np.random.default_rng(seed)
+  shape = (c.batch_size, c.image_size, c.image_size)
+  return {"input": rng.uniform(-1, 1, (*shape, c.input_channels)).astype(np.float32),
+          "image": rng.uniform(-1, 1, (*shape, c.channels)).astype(np.float32)}

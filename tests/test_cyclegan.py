@@ -15,8 +15,8 @@ from jaxgan.errors import UsageError
 from jaxgan.train import build, parallel, steps
 from jaxgan.train.cycle_step import query_pool
 from jaxgan.train.state import init_state
+from helpers import REPO, set_fields, translation_batch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny(**overrides):
@@ -25,20 +25,7 @@ def tiny(**overrides):
   c.model.update(dict(g_width=2, d_width=2, num_blocks=1, d_layers=1))
   c.batch_size = 8
   c.cycle.pool_size = 4
-  for k, v in overrides.items():
-    if "." in k:
-      group, field = k.split(".")
-      c[group][field] = v
-    else:
-      c[k] = v
-  return c
-
-
-def _batch(c, seed=0):
-  rng = np.random.default_rng(seed)
-  shape = (c.batch_size, c.image_size, c.image_size)
-  return {"input": rng.uniform(-1, 1, (*shape, c.input_channels)).astype(np.float32),
-          "image": rng.uniform(-1, 1, (*shape, c.channels)).astype(np.float32)}
+  return set_fields(c, overrides)
 
 
 def test_pool_fills_then_swaps_half_the_time():
@@ -70,7 +57,7 @@ def test_step_computes_the_cyclegan_objectives():
   c = tiny(**{"cycle.pool_size": 0})
   gan = build.build_gan(c)
   state = init_state(gan, 0, build.image_shape(c))
-  batch = _batch(c)
+  batch = translation_batch(c)
   new, m = jax.jit(functools.partial(steps.gan_train_step, gan=gan))(state, batch)
   a, b = jnp.asarray(batch["input"]), jnp.asarray(batch["image"])
   G = lambda x, method: gan.generator.apply({"params": state.g.params}, x, method=method)
@@ -102,8 +89,8 @@ def test_eight_devices_equal_one_with_the_pool():
   c = tiny()
   gan = build.build_gan(c)
   state = jax.device_get(init_state(gan, 0, build.image_shape(c)))
-  batches = [_batch(c, s) for s in range(3)]  # the pool (4) fills and starts swapping
-  probe = jnp.asarray(_batch(c, 9)["input"])
+  batches = [translation_batch(c, s) for s in range(3)]  # the pool (4) fills and starts swapping
+  probe = jnp.asarray(translation_batch(c, 9)["input"])
   runs = []
   for n in (1, 8):
     mesh = parallel.make_mesh(jax.devices()[:n])
@@ -146,5 +133,5 @@ def test_pmap_without_pool_runs():
   mesh = parallel.make_mesh(jax.devices()[:2])
   runner = parallel.make_parallel("pmap", functools.partial(steps.gan_train_step, gan=gan), mesh)
   s = runner.init(functools.partial(init_state, gan, 0, build.image_shape(c)))
-  s, m = runner.step(s, _batch(c))
+  s, m = runner.step(s, translation_batch(c))
   assert np.isfinite(np.asarray(runner.host_view(m)["g_loss"])).all()

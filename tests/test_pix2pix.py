@@ -17,9 +17,9 @@ from jaxgan import config as config_lib
 from jaxgan.errors import UsageError
 from jaxgan.train import build, parallel, steps
 from jaxgan.train.state import init_state
+from helpers import REPO, set_fields, translation_batch
 from jaxgan.train.translation_step import dropout_key, g_apply
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny(**overrides):
@@ -28,25 +28,12 @@ def tiny(**overrides):
   c.image_size = c.load_size = 64
   c.model.g_width = c.model.d_width = 2
   c.batch_size = 8
-  for k, v in overrides.items():
-    if "." in k:
-      group, field = k.split(".")
-      c[group][field] = v
-    else:
-      c[k] = v
-  return c
-
-
-def _batch(c, seed=0):
-  rng = np.random.default_rng(seed)
-  shape = (c.batch_size, c.image_size, c.image_size)
-  return {"input": rng.uniform(-1, 1, (*shape, c.input_channels)).astype(np.float32),
-          "image": rng.uniform(-1, 1, (*shape, c.channels)).astype(np.float32)}
+  return set_fields(c, overrides)
 
 
 def test_generator_has_dropout_where_the_reference_has_it():
   g = build.build_gan(tiny()).generator
-  x = jnp.asarray(_batch(tiny())["input"])
+  x = jnp.asarray(translation_batch(tiny())["input"])
   v = g.init(jax.random.PRNGKey(0), x, train=False)
   run = lambda key, train: g.apply(v, x, train=train, rngs={"dropout": key},
                                    mutable=["batch_stats"])[0]
@@ -66,7 +53,7 @@ def test_step_computes_the_pix2pix_objectives():
   c = tiny()
   gan = build.build_gan(c)
   state = init_state(gan, 0, build.image_shape(c))
-  batch = _batch(c)
+  batch = translation_batch(c)
   new, m = jax.jit(functools.partial(steps.gan_train_step, gan=gan))(state, batch)
 
   x, y = jnp.asarray(batch["input"]), jnp.asarray(batch["image"])
@@ -94,7 +81,7 @@ def test_step_computes_the_pix2pix_objectives():
 
 def test_l1_weight_enters_g_gradient():
   c = tiny()
-  batch = _batch(c)
+  batch = translation_batch(c)
   norms = []
   for w in (0.0, 100.0):
     c.translation.l1_weight = w
@@ -122,7 +109,7 @@ def test_eight_devices_equal_one(mode, dropout):
   c = tiny(**{"model.dropout": dropout})
   gan = build.build_gan(c)
   state = jax.device_get(init_state(gan, 0, build.image_shape(c)))
-  batches = [_batch(c, s) for s in range(2)]
+  batches = [translation_batch(c, s) for s in range(2)]
   one, m1 = _run(c, "sharded", 1, state, batches)
   eight, m8 = _run(c, mode, 8, state, batches)
   flat1, flat8 = jax.tree.leaves(jax.device_get(one)), jax.tree.leaves(jax.device_get(eight))
