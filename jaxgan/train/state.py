@@ -60,6 +60,12 @@ class GANDef:
   # CycleOptions (jaxgan/train/cycle_step.py): two generators and two discriminators on
   # unpaired domains (CycleGAN); None otherwise.
   cycle: Any = flax.struct.field(pytree_node=False, default=None)
+  # SROptions (jaxgan/train/superres_step.py): G upsamples a low-resolution image and D
+  # judges high-resolution ones (SRGAN, ESRGAN); None otherwise.
+  superres: Any = flax.struct.field(pytree_node=False, default=None)
+  # InpaintOptions (jaxgan/train/inpaint_step.py): G fills the masked holes of an image and
+  # D judges (image, mask) pairs (DeepFill v2); None otherwise.
+  inpaint: Any = flax.struct.field(pytree_node=False, default=None)
 
   @property
   def latent_dim(self) -> int:
