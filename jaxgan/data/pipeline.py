@@ -208,7 +208,9 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
   Returns:
     A tf.data.Dataset of per-process batches, image float32 (b, H, W, C) in [-1, 1].
     With config.task == "paired": paired.make_paired_dataset's batches (+ 'input');
-    "unpaired": unpaired.make_unpaired_dataset's (input: domain A, image: domain B).
+    "unpaired": unpaired.make_unpaired_dataset's (input: domain A, image: domain B);
+    "superres": superres.make_superres_dataset's (input: low-res, image: high-res);
+    "inpaint": this stream (the step draws its hole masks, jaxgan/data/masks.py).
   """
   if config.get("task", "noise") == "paired":  # image-to-image (pix2pix): jaxgan/data/paired.py
     from jaxgan.data import paired  # here, not at the top: paired imports this module
@@ -217,6 +219,10 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
   if config.get("task", "noise") == "unpaired":  # CycleGAN: jaxgan/data/unpaired.py
     from jaxgan.data import unpaired
     return unpaired.make_unpaired_dataset(config, process_index=process_index,
+                                          process_count=process_count, start_step=start_step)
+  if config.get("task", "noise") == "superres":  # SRGAN / ESRGAN: jaxgan/data/superres.py
+    from jaxgan.data import superres
+    return superres.make_superres_dataset(config, process_index=process_index,
                                           process_count=process_count, start_step=start_step)
   if toy2d.is_toy(config.dataset):  # 2-D points, generated in NumPy (no TFDS)
     return toy2d.make_stream(config, process_index=process_index, process_count=process_count,
