@@ -25,7 +25,7 @@ from jaxgan import models
 from jaxgan import sampling
 from jaxgan.errors import UsageError
 from jaxgan.train import checkpoint as checkpoint_lib
-from jaxgan.train import parallel, steps
+from jaxgan.train import parallel, steps, warm_start
 from jaxgan.train.build import abstract_state, build_gan, image_shape, is_translation  # noqa: F401 (re-exported)
 from jaxgan.train.state import GANDef, GANState, init_state
 
@@ -421,6 +421,9 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
     batches = pipeline.numpy_batches(ds)
     first_batch = next(batches)
     evaluator, eval_every = _make_evaluator(config)  # bad metric names fail before any write
+    # A fresh run's warm start (init_generator_from, frozen feature weights), read now.
+    loaded = {} if restored is not None else warm_start.load(
+        config, abstract_state(gan, config, mesh))
   except BaseException:
     if ckpt is not None:
       ckpt.close()
@@ -442,6 +445,9 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
     del restored
   else:
     state = runner.init(functools.partial(init_state, gan, config.seed, image_shape(config)))
+    if loaded:
+      place = lambda tree: parallel.place_replicated(tree, mesh)
+      state = runner.from_checkpoint(warm_start.apply(runner.to_checkpoint(state), loaded, place))
   preview = _make_preview(config, gan)
   logger = _Logger(workdir, enabled=is_chief)
   best = _BestKeeper(workdir, config)

@@ -60,6 +60,13 @@ def jit_train_step(step_fn, mesh: Mesh):
                  out_shardings=(replicated(mesh), replicated(mesh)), donate_argnums=0)
 
 
+def place_replicated(tree, mesh: Mesh):
+  """Host arrays (the same in every process) as global arrays replicated over `mesh`."""
+  sharding = replicated(mesh)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
+
+
 def abstract_like(tree, sharding):
   """ShapeDtypeStructs of `tree` with `sharding` (restore targets)."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
