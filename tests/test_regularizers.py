@@ -141,3 +141,21 @@ def test_linear_decay_without_decay_steps_ends_with_the_run():
     np.testing.assert_allclose(steps[0], 1e-3, rtol=1e-5)
     np.testing.assert_allclose(steps[total // 2], 0.5e-3, rtol=1e-4)
     assert steps[total] == 0.0
+
+
+def test_step_decay_multiplies_the_lr_at_each_milestone():
+  # torch's MultiStepLR(milestones=[3, 6], gamma=0.5): updates 0-2 at lr, 3-5 at lr/2, then lr/4.
+  c = _toy(num_train_steps=10)
+  c.optimizer_g.update(dict(decay="step", milestones=[3, 6], gamma=0.5))
+  tx = build.build_gan(c).g_tx
+  params = {"w": jnp.zeros(1)}
+  state = tx.init(params)
+  steps = []
+  for _ in range(8):
+    upd, state = tx.update({"w": jnp.ones(1)}, state, params)
+    steps.append(-float(upd["w"][0]))
+  np.testing.assert_allclose(steps, [1e-3] * 3 + [0.5e-3] * 3 + [0.25e-3] * 2, rtol=1e-5)
+  for bad in ([], [5, 3], [0]):
+    c.optimizer_g.milestones = bad
+    with pytest.raises(UsageError, match="needs milestones"):
+      build.build_gan(c)

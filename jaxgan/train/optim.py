@@ -10,11 +10,12 @@ import optax
 from jaxgan.errors import UsageError
 
 OPTIMIZERS = ("adam", "rmsprop")
-DECAYS = ("none", "linear")
+DECAYS = ("none", "linear", "step")
 
 
 def _learning_rate(cfg: ml_collections.ConfigDict, run_updates: int | None):
-  """A constant lr, or constant for `decay_start` updates of this network (default 0;
+  """A constant lr; or (decay="step") multiplied by `gamma` after each of `milestones`
+  updates; or constant for `decay_start` updates of this network (default 0;
   pix2pix and CycleGAN hold it for half the run) and then a linear decay to 0 over
   `decay_steps` updates (0: until `run_updates`, this network's updates in the run)."""
   decay = cfg.get("decay", "none")
@@ -22,6 +23,16 @@ def _learning_rate(cfg: ml_collections.ConfigDict, run_updates: int | None):
     raise UsageError(f"unknown lr decay {decay!r}; valid: {', '.join(DECAYS)}")
   if decay == "none":
     return cfg.lr
+  if decay == "step":  # SRGAN's 1e-4 -> 1e-5, ESRGAN's halvings (torch's MultiStepLR)
+    milestones = list(cfg.get("milestones", ()))
+    gamma = cfg.get("gamma", 0.5)
+    if not milestones or any(not isinstance(m, int) or m <= 0 for m in milestones) \
+        or milestones != sorted(set(milestones)):
+      raise UsageError(f"decay='step' needs milestones: increasing positive update counts, "
+                       f"got {milestones!r}")
+    if not 0 < gamma <= 1:
+      raise UsageError(f"decay='step' needs 0 < gamma <= 1, got {gamma!r}")
+    return optax.piecewise_constant_schedule(cfg.lr, {m: gamma for m in milestones})
   start = cfg.get("decay_start", 0)
   if not isinstance(start, int) or start < 0:
     raise UsageError(f"decay_start must be an integer >= 0 (updates), got {start!r}")
