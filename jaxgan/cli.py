@@ -91,6 +91,40 @@ def _add_translate_parser(sub) -> None:
   tr.set_defaults(func=cmd_translate)
 
 
+def cmd_upscale(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.edit import upscale
+  written, rows = upscale.upscale_files(args.workdir, args.input, args.out, tile=args.tile,
+                                        tile_pad=args.tile_pad, panels=args.panels,
+                                        evaluate=args.evaluate, overwrite=args.overwrite)
+  for row in rows:
+    print(f"{row['file']}: PSNR {row['psnr']:.2f} dB (bicubic {row['psnr_bicubic']:.2f} dB)")
+  if rows:
+    mean = lambda k: sum(r[k] for r in rows) / len(rows)
+    print(f"jaxgan: mean PSNR {mean('psnr'):.2f} dB, bicubic {mean('psnr_bicubic'):.2f} dB "
+          f"over {len(rows)} image(s)")
+  print(f"jaxgan: wrote {len(written)} upscaled image(s) to {args.out}")
+  return 0
+
+
+def _add_upscale_parser(sub) -> None:
+  up = sub.add_parser("upscale", help="apply a trained super-resolution model (SRGAN, "
+                      "ESRGAN) to image files at their own size")
+  up.add_argument("--workdir", required=True, help="the run (its latest checkpoint)")
+  up.add_argument("--input", required=True, help="an image file or a folder of them")
+  up.add_argument("--out", required=True, help="output folder (one PNG per input)")
+  up.add_argument("--tile", type=int, default=0, help="upscale in tiles of this many input "
+                  "pixels a side (bounded memory, one compilation); 0 (default): whole images")
+  up.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile")
+  up.add_argument("--panels", action="store_true",
+                  help="write bicubic | model [| original] panels instead of the output alone")
+  up.add_argument("--evaluate", action="store_true", help="inputs are ground truth: downscale "
+                  "them (bicubic), upscale, and print PSNR against them beside bicubic's")
+  up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  up.set_defaults(func=cmd_upscale)
+
+
 # --- eval (jaxgan/metrics) ----------------------------------------------------------------------
 def cmd_eval(args, extra) -> int:
   if extra:
@@ -183,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
   gen.set_defaults(func=cmd_generate)
   _add_eval_parser(sub)
   _add_translate_parser(sub)
+  _add_upscale_parser(sub)
   convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
   convert_what = convert.add_subparsers(dest="what", required=True)
   conv_inc = convert_what.add_parser(

@@ -17,26 +17,9 @@ import os
 import numpy as np
 from PIL import Image
 
-from jaxgan import images as image_lib
 from jaxgan import sampling
+from jaxgan.edit import files as files_lib
 from jaxgan.errors import UsageError
-
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
-
-def list_inputs(path: str) -> list[str]:
-  """An image file, or the image files of a folder (recursively, sorted)."""
-  path = os.path.expanduser(path)
-  if os.path.isfile(path):
-    return [path]
-  if not os.path.isdir(path):
-    raise UsageError(f"input {path!r} is neither an image file nor a folder")
-  files = sorted(os.path.join(root, n) for root, _, names in os.walk(path) for n in names
-                 if n.lower().endswith(EXTENSIONS))
-  if not files:
-    raise UsageError(f"input folder {path!r} holds no {'/'.join(EXTENSIONS)} files")
-  return files
-
 
 def load_image(path: str, size: int, channels: int) -> np.ndarray:
   """float32 (size, size, channels) in [-1, 1]: centre square crop, antialiased resize."""
@@ -79,11 +62,6 @@ def load_pair(path: str, size: int, in_channels: int, channels: int,
           _square_resized(as_channels(dst, channels), size))
 
 
-def _output_path(out_dir: str, path: str, root: str) -> str:
-  rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
-  return os.path.join(out_dir, os.path.splitext(rel)[0] + ".png")
-
-
 def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool = False,
                     panels: bool = False, mode: str = "auto", seed: int = 0,
                     batch_size: int = 16, overwrite: bool = False,
@@ -101,13 +79,8 @@ def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool
     raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
   if batch_size < 1:
     raise UsageError(f"--batch-size must be positive, got {batch_size}")
-  files = list_inputs(input_path)
-  root = os.path.expanduser(input_path)
-  outputs = [_output_path(out_dir, f, root) for f in files]
-  existing = [p for p in outputs if os.path.exists(p)]
-  if existing and not overwrite:
-    raise UsageError(f"{len(existing)} output file(s) exist already (first: {existing[0]}); "
-                     "choose another --out or pass --overwrite")
+  files = files_lib.list_inputs(input_path)
+  outputs = files_lib.output_paths(files, input_path, out_dir, overwrite)
   from jaxgan.generate import load_run
   from jaxgan.train import build
   config, gan, state = load_run(os.path.abspath(os.path.expanduser(workdir)))
@@ -148,10 +121,7 @@ def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool
     y = run(params, stats, padded, start)
     y = np.asarray(y)[:n]
     shown = sampling.translation_panels(x, y, targets) if panels else y
-    for image, path in zip(image_lib.to_uint8(shown), outputs[start:start + n]):
-      os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-      tmp = path + ".partial.png"
-      image_lib.save_png(tmp, image)
-      os.replace(tmp, path)
+    for image, path in zip(shown, outputs[start:start + n]):
+      files_lib.write_png(path, image)
       written.append(path)
   return written

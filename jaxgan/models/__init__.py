@@ -1,8 +1,10 @@
 """Model registry: a config's `model.name` -> (generator, discriminator) Flax modules.
 
-Every generator is called G(z, [labels,] train=) and exposes `latent_dim`; every
-discriminator D(x, [labels,] train=) returns logits (B,), or (logits, class logits)
-for AC-GAN. `labels` is passed only to class-conditional models (model.num_classes > 0).
+Every generator exposes `latent_dim`. Noise models' G is called G(z, [labels,] train=)
+and their D(x, [labels,] train=) returns logits (B,), or (logits, class logits) for
+AC-GAN; `labels` is passed only to class-conditional models (model.num_classes > 0).
+Image models (IMAGE_MODELS, latent_dim 0) take images: G(x) (pix2pix, SR), G(image, mask)
+(inpainting), a pair's methods (CycleGAN); their steps say what D sees.
 """
 
 import jax.numpy as jnp
@@ -167,12 +169,69 @@ def _cyclegan(config, bn_axis_name):
                         conv_impl=config.get("conv_impl", "auto"))
 
 
-MODELS = {"cyclegan": _cyclegan, "dcgan": _dcgan, "mlp": _mlp, "pix2pix": _pix2pix,
-          "resnet": _resnet, "stylegan2": _stylegan2}
+def superres_scale(config: ml_collections.ConfigDict) -> int:
+  """The upscaling factor of a super-resolution model (config.superres.scale, default 4)."""
+  return int((config.get("superres") or {}).get("scale", 4))
+
+
+def _image_model_checks(config) -> None:
+  _check_channels(config)
+  if num_classes(config) or _spectral(config):
+    raise UsageError(f"model {config.model.name} maps images to images, without classes or "
+                     "spectral-norm options; set model.num_classes=0 and model.spectral_norm=False")
+
+
+def _srgan(config, bn_axis_name):
+  from jaxgan.models import srgan
+  _image_model_checks(config)
+  m, dtype, impl = config.model, compute_dtype(config), config.get("conv_impl", "auto")
+  g = srgan.SRResNet(scale=superres_scale(config), channels=config.channels, width=m.g_width,
+                     num_blocks=m.get("num_blocks", 16), dtype=dtype, bn_axis_name=bn_axis_name,
+                     conv_impl=impl)
+  d = srgan.SRGANDiscriminator(image_size=config.image_size, channels=config.channels,
+                               width=m.d_width, dense_width=m.get("dense_width", 1024),
+                               dtype=dtype, bn_axis_name=bn_axis_name, conv_impl=impl)
+  return g, d
+
+
+def _esrgan(config, bn_axis_name):
+  from jaxgan.models import srgan
+  _image_model_checks(config)
+  m, dtype, impl = config.model, compute_dtype(config), config.get("conv_impl", "auto")
+  g = srgan.RRDBNet(scale=superres_scale(config), channels=config.channels, num_feat=m.g_width,
+                    num_block=m.get("num_blocks", 23), num_grow_ch=m.get("growth", 32),
+                    dtype=dtype, conv_impl=impl)
+  d = srgan.VGGStyleDiscriminator(image_size=config.image_size, channels=config.channels,
+                                  num_feat=m.d_width, dtype=dtype, bn_axis_name=bn_axis_name,
+                                  conv_impl=impl)
+  return g, d
+
+
+def _deepfill(config, bn_axis_name):
+  del bn_axis_name  # no batch statistics (D's spectral-norm vectors are per network)
+  from jaxgan.models import inpaint
+  _image_model_checks(config)
+  if config.image_size % 8:
+    raise UsageError(f"deepfill needs an image_size divisible by 8, got {config.image_size}")
+  m, dtype, impl = config.model, compute_dtype(config), config.get("conv_impl", "auto")
+  g = inpaint.DeepFillGenerator(channels=config.channels, width=m.g_width, dtype=dtype,
+                                conv_impl=impl)
+  d = inpaint.SNPatchDiscriminator(channels=config.channels, width=m.d_width, dtype=dtype,
+                                   conv_impl=impl)
+  return g, d
+
+
+MODELS = {"cyclegan": _cyclegan, "dcgan": _dcgan, "deepfill": _deepfill, "esrgan": _esrgan,
+          "mlp": _mlp, "pix2pix": _pix2pix, "resnet": _resnet, "srgan": _srgan,
+          "stylegan2": _stylegan2}
 
 # Models whose G maps an input image to an image: pix2pix on paired data (translation
 # step), CycleGAN on two unpaired domains (cycle step).
 TRANSLATION_MODELS = ("pix2pix", "cyclegan")
+SUPERRES_MODELS = ("srgan", "esrgan")   # G upsamples a low-resolution image
+INPAINT_MODELS = ("deepfill",)          # G fills the holes of an image
+# Every model whose G takes an image, not z (no sampling from noise, no FID of G(z)).
+IMAGE_MODELS = TRANSLATION_MODELS + SUPERRES_MODELS + INPAINT_MODELS
 
 
 def build_models(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = None):

@@ -9,7 +9,9 @@ brackets): loss ["dcgan"], penalty ["none": "gp" | "r1" | "r2"], penalty_weight
 [0: off; WGAN clips D's weights to +-weight_clip], n_critic [1], ema_decay [0: no EMA],
 augment ["": DiffAugment policy, e.g. "translation,cutout,color"], nonfinite ["stop"].
 model.name="stylegan2" also reads the `stylegan2` group (StyleGAN2Options' fields) and runs
-the lazy-regularised StyleGAN2 step; `stylegan2.ema_kimg` > 0 sets ema_decay.
+the lazy-regularised StyleGAN2 step; `stylegan2.ema_kimg` > 0 sets ema_decay. The image
+models read their step's group likewise: `translation` (pix2pix), `cycle` (CycleGAN),
+`superres` (SRGAN, ESRGAN), `inpaint` (DeepFill v2).
 """
 
 import dataclasses
@@ -66,6 +68,10 @@ def build_gan(config: ml_collections.ConfigDict, *, bn_axis_name: str | None = N
     return build_cycle(config, bn_axis_name=bn_axis_name)
   if config.model.name in models.TRANSLATION_MODELS:
     return build_translation(config, bn_axis_name=bn_axis_name)
+  if config.model.name in models.SUPERRES_MODELS:
+    return build_superres(config, bn_axis_name=bn_axis_name)
+  if config.model.name in models.INPAINT_MODELS:
+    return build_inpaint(config)
   d_loss, g_loss = losses.get_gan_loss(config.loss)
   penalty = losses.check_penalty(config.get("penalty", "none"))
   weight = config.get("penalty_weight", 0.0)
@@ -161,11 +167,11 @@ def _plain_step_only(config, what: str) -> None:
          "augment='', model.pack=1 and ema_decay=0")
 
 
-def _options(cls, config, group: str, fixed: dict):
+def _options(cls, config, group: str, fixed: dict, not_options: tuple[str, ...] = ()):
   """cls(**config[group], **fixed) with unknown fields named (the fixed ones come from
-  elsewhere in the config)."""
+  elsewhere in the config; `not_options` are the group's fields read by others)."""
   fields = {f.name for f in dataclasses.fields(cls)} - set(fixed)
-  given = dict(config.get(group, {}) or {})
+  given = {k: v for k, v in dict(config.get(group, {}) or {}).items() if k not in not_options}
   unknown = sorted(set(given) - fields)
   _check(not unknown, f"unknown {group} options {', '.join(unknown)}; valid: "
          f"{', '.join(sorted(fields))}")
@@ -227,6 +233,69 @@ def build_translation(config: ml_collections.ConfigDict, *,
                 d_tx=optim.make_optimizer(config.optimizer_d, steps),
                 d_loss=d_loss, g_loss=g_loss, skip_nonfinite=_skips_nonfinite(config),
                 translation=o)
+
+
+def _gan_def(config, options_field: str, options, *, bn_axis_name=None, **extra) -> GANDef:
+  """The GANDef of an image model whose G and D each have one Adam of the config's."""
+  steps = config.get("num_train_steps", 0)
+  generator, discriminator = models.build_models(config, bn_axis_name=bn_axis_name)
+  d_loss, g_loss = losses.get_gan_loss(config.loss)
+  return GANDef(generator=generator, discriminator=discriminator,
+                g_tx=optim.make_optimizer(config.optimizer_g, steps),
+                d_tx=optim.make_optimizer(config.optimizer_d, steps),
+                d_loss=d_loss, g_loss=g_loss, skip_nonfinite=_skips_nonfinite(config),
+                **{options_field: options}, **extra)
+
+
+def build_superres(config: ml_collections.ConfigDict, *,
+                   bn_axis_name: str | None = None) -> GANDef:
+  """SRGAN / ESRGAN: G upsamples by superres.scale; D judges HR images; pixel, VGG
+  feature and adversarial terms (train/superres_step.py). `superres.perceptual_weights`
+  (the VGG19 file) is read by the loop (train/warm_start.py), not here."""
+  from jaxgan.train.superres_step import SROptions
+  o = _options(SROptions, config, "superres", {}, not_options=("perceptual_weights",))
+  _check(config.get("task", "noise") == "superres",
+         f"model {config.model.name} trains on low/high-resolution pairs: set task='superres'")
+  _check(config.image_size % o.scale == 0,
+         f"image_size={config.image_size} must be a multiple of superres.scale={o.scale}")
+  d_loss, g_loss = losses.get_gan_loss(config.loss)
+  _check(not losses.batch_coupled(d_loss) and not losses.needs_real_logits(g_loss),
+         f"model {config.model.name} takes its relativistic loss from superres.relativistic; "
+         f"set loss to a per-example one (dcgan: BasicSR's vanilla), got {config.loss!r}")
+  _plain_step_only(config, config.model.name)
+  return _gan_def(config, "superres", o, bn_axis_name=bn_axis_name)
+
+
+def build_inpaint(config: ml_collections.ConfigDict) -> GANDef:
+  """DeepFill v2: gated-conv G with contextual attention, SN-PatchGAN D (hinge), L1 on
+  the coarse and refined outputs (train/inpaint_step.py); holes drawn in the step."""
+  from jaxgan.train.inpaint_step import InpaintOptions
+  o = _options(InpaintOptions, config, "inpaint", {})
+  _check(config.get("task", "noise") == "inpaint",
+         f"model {config.model.name} fills holes in images: set task='inpaint'")
+  d_loss, g_loss = losses.get_gan_loss(config.loss)
+  _check(not losses.batch_coupled(d_loss) and not losses.needs_real_logits(g_loss),
+         f"model {config.model.name} needs a per-patch loss without real logits in G's "
+         f"(DeepFill v2: hinge), got {config.loss!r}")
+  _plain_step_only(config, config.model.name)
+  return _gan_def(config, "inpaint", o)
+
+
+def is_image_model(config) -> bool:
+  """Whether G takes an image rather than z (translation, super-resolution, inpainting)."""
+  return config.model.name in models.IMAGE_MODELS
+
+
+def edit_command(config) -> str | None:
+  """The `jaxgan` command that applies this run's G to images; None for noise models."""
+  name = config.model.name
+  if name in models.TRANSLATION_MODELS:
+    return "translate"
+  if name in models.SUPERRES_MODELS:
+    return "upscale"
+  if name in models.INPAINT_MODELS:
+    return "inpaint"
+  return None
 
 
 def is_translation(config) -> bool:

@@ -101,6 +101,12 @@ def init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANState
   if gan.cycle is not None:  # G_A(A), G_B(B); D_A(B), D_B(A)
     a = zeros((1, *image_shape[:-1], gan.cycle.channels_a))
     g_dummy, d_dummy = (a, zeros(d_input)), (zeros(d_input), a)
+  if gan.superres is not None:  # G sees the low-resolution image; D the high-resolution one
+    (h, w, c), s = image_shape, gan.superres.scale
+    g_dummy = zeros((1, h // s, w // s, c))
+  if gan.inpaint is not None:  # G(image, mask); D sees [image, mask]
+    g_dummy = (zeros((1, *image_shape)), zeros((1, *image_shape[:-1], 1)))
+    d_dummy = zeros((1, *image_shape[:-1], image_shape[-1] + 1))
   g = _init_net(gan.generator, gan.g_tx, g_key, g_dummy, labels)
   d = _init_net(gan.discriminator, gan.d_tx, d_key, d_dummy, labels)
   g_ema = jax.tree.map(jnp.copy, g.params) if gan.ema_decay > 0 else {}
@@ -108,6 +114,9 @@ def init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANState
   if gan.cycle is not None:
     from jaxgan.train.cycle_step import init_pools
     extras = init_pools(gan.cycle, image_shape)
+  if gan.superres is not None:  # the frozen VGG of the perceptual loss (random until loaded)
+    from jaxgan.train.superres_step import init_extras
+    extras = init_extras(gan.superres, jax.random.fold_in(root, 1))
   return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g, d=d, g_ema=g_ema,
                   extras=extras)
 

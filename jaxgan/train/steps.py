@@ -188,6 +188,13 @@ def gan_train_step(state: GANState, batch: dict, *, gan: GANDef,
   if gan.cycle is not None:  # unpaired translation (CycleGAN)
     from jaxgan.train.cycle_step import cycle_train_step
     return cycle_train_step(state, batch, gan=gan, axis_name=axis_name)
+  if gan.superres is not None:  # super-resolution (SRGAN, ESRGAN)
+    from jaxgan.train.superres_step import superres_train_step
+    return superres_train_step(state, batch, gan=gan, axis_name=axis_name)
+  if gan.inpaint is not None:  # inpainting (DeepFill v2); holes drawn here unless given
+    from jaxgan.train.inpaint_step import inpaint_train_step, with_masks
+    batch = with_masks(state, batch, gan.inpaint, axis_name)
+    return inpaint_train_step(state, batch, gan=gan, axis_name=axis_name)
   real = batch["image"]
   if gan.grad_accum_steps > 1:
     z = step_latents(state, real.shape[0], gan.latent_dim, axis_name)
