@@ -1,4 +1,4 @@
-"""`jaxgan train|generate|eval|translate|convert`: parses flags, calls library functions.
+"""`jaxgan train|generate|eval|translate|upscale|inpaint|convert`: parses flags, calls library functions.
 
 Bad input (UsageError) prints one line `jaxgan: error: ...` and exits 2.
 """
@@ -125,6 +125,34 @@ def _add_upscale_parser(sub) -> None:
   up.set_defaults(func=cmd_upscale)
 
 
+def cmd_inpaint(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.edit import inpaint
+  written = inpaint.inpaint_files(args.workdir, args.input, args.out, masks=args.masks,
+                                  random_masks=args.random_masks, seed=args.seed,
+                                  panels=args.panels, overwrite=args.overwrite)
+  print(f"jaxgan: wrote {len(written)} inpainted image(s) to {args.out}")
+  return 0
+
+
+def _add_inpaint_parser(sub) -> None:
+  ip = sub.add_parser("inpaint", help="fill the holes of image files with a trained "
+                      "inpainting model (DeepFill v2), at their own size")
+  ip.add_argument("--workdir", required=True, help="the run (its latest checkpoint)")
+  ip.add_argument("--input", required=True, help="an image file or a folder of them")
+  ip.add_argument("--out", required=True, help="output folder (one PNG per input)")
+  ip.add_argument("--masks", default=None, help="a mask file for every image, or a folder of "
+                  "masks named as the images; white (>= 128) marks a hole")
+  ip.add_argument("--random-masks", action="store_true",
+                  help="draw holes as in training (DeepFill v2 strokes and boxes)")
+  ip.add_argument("--seed", type=int, default=0, help="seed of --random-masks")
+  ip.add_argument("--panels", action="store_true",
+                  help="write input with holes | result panels instead of the result alone")
+  ip.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  ip.set_defaults(func=cmd_inpaint)
+
+
 # --- eval (jaxgan/metrics) ----------------------------------------------------------------------
 def cmd_eval(args, extra) -> int:
   if extra:
@@ -218,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_eval_parser(sub)
   _add_translate_parser(sub)
   _add_upscale_parser(sub)
+  _add_inpaint_parser(sub)
   convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
   convert_what = convert.add_subparsers(dest="what", required=True)
   conv_inc = convert_what.add_parser(

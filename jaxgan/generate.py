@@ -78,9 +78,10 @@ def generate_to_files(workdir: str, *, num: int, out: str, seed: int = 0,
   if not os.path.isdir(out_dir):
     raise UsageError(f"output folder {out_dir!r} does not exist")
   config, gan, state = load_run(workdir)
-  if gan.translation is not None:
-    raise UsageError(f"this run's model ({config.model.name}) translates images; use "
-                     "`jaxgan translate --workdir ... --input IMAGES --out FOLDER`")
+  from jaxgan.train import build
+  if build.is_image_model(config):
+    raise UsageError(f"this run's model ({config.model.name}) takes images, not noise; use "
+                     f"`jaxgan {build.edit_command(config)} --workdir ... --input IMAGES --out FOLDER`")
   y = _labels_for(gan, labels, num)
   from jaxgan.train.state import sampling_params
   samples = sampling.generate_samples(gan.generator, sampling_params(state), state.g.batch_stats,

@@ -247,6 +247,23 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
   return ds.with_options(options)
 
 
+def first_images(config, n: int) -> np.ndarray:
+  """The first n images of the dataset in record order (cycled when it has fewer),
+  preprocessed as training images: float32 (n, H, W, C) in [-1, 1]. The fixed inputs of
+  an inpainting run's sample grid and evaluation."""
+  if n < 1:
+    raise UsageError(f"first_images needs n >= 1, got {n}")
+  ds, num_records = _encoded_records(config)
+  if num_records == 0:
+    raise UsageError(f"dataset {config.dataset!r} split {config.split!r} is empty")
+  size, channels = config.image_size, config.channels
+  ds = ds.take(n).repeat().take(n).map(lambda r: preprocess_image(r["encoded"], size, channels))
+  try:
+    return next(ds.batch(n).as_numpy_iterator())
+  except tf.errors.InvalidArgumentError as e:
+    raise UsageError(f"cannot decode an input image: {e.message.splitlines()[0]}") from None
+
+
 def numpy_batches(ds: tf.data.Dataset) -> Iterator[dict[str, np.ndarray]]:
   """NumPy batches; a corrupt image becomes a UsageError that names the problem."""
   it = ds.as_numpy_iterator()

@@ -85,8 +85,9 @@ def translate_files(workdir: str, input_path: str, out_dir: str, *, paired: bool
   from jaxgan.train import build
   config, gan, state = load_run(os.path.abspath(os.path.expanduser(workdir)))
   if not build.is_translation(config):
-    raise UsageError(f"this run's model ({config.model.name}) generates from noise, not from "
-                     "images; use `jaxgan generate`")
+    command = build.edit_command(config) or "generate"
+    raise UsageError(f"this run's model ({config.model.name}) does not translate images; "
+                     f"use `jaxgan {command}`")
   import jax
   from jaxgan import models
   mode = inference_mode(mode, config.batch_size)

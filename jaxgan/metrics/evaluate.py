@@ -144,9 +144,10 @@ def evaluate_run(workdir: str, *, metrics: Sequence[str], num: int, features: st
   check_metrics_for_net(metrics, net.name)  # before the (slow) run loading
   from jaxgan.generate import load_run
   config, gan, state = load_run(workdir)
-  if gan.translation is not None:
+  from jaxgan.train import build
+  if build.is_image_model(config):
     raise UsageError(f"`jaxgan eval` samples G(z); this run's model ({config.model.name}) "
-                     "translates images, and its metrics are not wired up yet")
+                     f"takes images (`jaxgan {build.edit_command(config)}` applies it)")
   if data_dir is not None:
     config.data_dir = data_dir
   # The EMA generator when the run keeps one (what `jaxgan generate` samples too).

@@ -26,7 +26,8 @@ from jaxgan import sampling
 from jaxgan.errors import UsageError
 from jaxgan.train import checkpoint as checkpoint_lib
 from jaxgan.train import parallel, steps, warm_start
-from jaxgan.train.build import abstract_state, build_gan, image_shape, is_translation  # noqa: F401 (re-exported)
+from jaxgan.train.build import (abstract_state, build_gan, image_shape, is_image_model,  # noqa: F401 (re-exported)
+                                is_translation)
 from jaxgan.train.state import GANDef, GANState, init_state
 
 # Fields that may change when a workdir is resumed; any other difference is refused.
@@ -232,7 +233,7 @@ def _make_evaluator(config):
   every = (config.get("eval") or {}).get("every_steps", 0)
   if not every:
     return None, 0
-  if is_translation(config):
+  if is_image_model(config):
     raise UsageError(f"eval.every_steps={every}: periodic evaluation samples G(z), which model "
                      f"{config.model.name} does not have; set --config.eval.every_steps=0")
   if every % config.log_every_steps:
@@ -250,6 +251,8 @@ def _make_preview(config, gan: GANDef):
   """(g_params, g_batch_stats) -> the sample grid's images: G of fixed latents, or for a
   translation model input | G(input) | target of the dataset's first examples."""
   n = config.get("num_samples", 64)
+  if gan.superres is not None or gan.inpaint is not None:
+    return _image_model_preview(config, gan, n)
   if not is_translation(config):
     generate = sampling.make_generate_fn(gan.generator)
     z = sampling.latents_for_indices(config.seed + 1, np.arange(n), gan.latent_dim)
@@ -282,6 +285,29 @@ def _make_preview(config, gan: GANDef):
     return np.concatenate([sampling.translation_panels(a, fake_b, rec_a),
                            sampling.translation_panels(b, fake_a, rec_b)])
   return preview
+
+
+def _image_model_preview(config, gan: GANDef, n: int):
+  """Fixed examples -> panels. Super-resolution: bicubic | G(LR) | HR of centre patches.
+  Inpainting: the image with its holes blanked | G's composite | the image, the holes
+  drawn from seed + 1."""
+  g = build_gan(config)  # no pmap axis: BatchNorm outside the step must not reduce over devices
+  if gan.superres is not None:
+    from jaxgan.data import superres
+    from jaxgan.train.superres_step import upscale
+    lr, hr = superres.superres_examples(config, n)
+    run = jax.jit(lambda p, s: upscale(g, p, s, lr))
+    base = np.asarray(jax.image.resize(lr, hr.shape, "bicubic"))
+    return lambda params, stats: sampling.translation_panels(
+        np.clip(base, -1, 1), np.asarray(run(params, stats)), hr)
+  from jaxgan.data import masks, pipeline
+  from jaxgan.train.inpaint_step import inpaint
+  images = pipeline.first_images(config, n)
+  holes = np.asarray(masks.random_masks(jax.random.PRNGKey(config.seed + 1), np.arange(n),
+                                        config.image_size, gan.inpaint.masks))
+  run = jax.jit(lambda p, s: inpaint(g, p, s, images, holes))
+  return lambda params, stats: sampling.translation_panels(
+      images * (1 - holes) + holes, np.asarray(run(params, stats)), images)
 
 
 class _BestKeeper:
