@@ -424,3 +424,41 @@ def minibatch_stddev(x: jax.Array, group_size: int, num_channels: int = 1) -> ja
   y = jnp.mean(y, axis=(1, 2, 4))                             # (b/g, F)
   y = jnp.broadcast_to(y[:, None, None, None, :], (b // g, g, h, w, num_channels))
   return jnp.concatenate([x, y.reshape(b, h, w, num_channels).astype(x.dtype)], axis=-1)
+
+
+# --- Spectral normalisation as torch.nn.utils.spectral_norm ---------------------------------
+# PyTorch keeps both power-iteration vectors and computes sigma = u^T W v from the updated u
+# and the v of the same iteration (before u moved); spectral_normalize above recomputes v
+# from the new u. Layers that must equal PyTorch's (DeepFill's SN-PatchGAN) use this form.
+
+
+def _torch_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+  """torch.nn.functional.normalize(x, dim=0): x / max(|x|, eps)."""
+  return x / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(x))), eps)
+
+
+def torch_spectral_normalize(module: nn.Module, kernel: jax.Array, update: bool,
+                             n_iters: int = 1) -> jax.Array:
+  """kernel / sigma as torch.nn.utils.spectral_norm (dim 0 of the torch weight = our last).
+
+  batch_stats of `module`: sn_u (out,) and sn_v (fan_in,), v in our kernel's (kh, kw, in)
+  order. `update` (train mode): n_iters steps v = N(W^T u), u = N(W v), stored; sigma =
+  u^T W v with u and v held constant (the gradient flows through W only).
+  """
+  w = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)          # (fan_in, out) = W^T
+
+  def init(n):
+    return lambda: _torch_normalize(jax.random.normal(module.make_rng("params"), (n,)))
+
+  u_var = module.variable("batch_stats", "sn_u", init(w.shape[1]))
+  v_var = module.variable("batch_stats", "sn_v", init(w.shape[0]))
+  u, v = u_var.value, v_var.value
+  if update:
+    wc = lax.stop_gradient(w)
+    for _ in range(n_iters):
+      v = _torch_normalize(wc @ u)
+      u = _torch_normalize(wc.T @ v)
+    if not module.is_initializing():
+      u_var.value, v_var.value = u, v
+  sigma = jnp.dot(u, w.T @ v, precision=lax.Precision.HIGHEST)
+  return kernel / sigma.astype(kernel.dtype)

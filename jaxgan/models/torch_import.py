@@ -211,3 +211,67 @@ def cyclegan_variables(g_a: dict, g_b: dict, d_a: dict, d_b: dict) -> tuple[dict
                ("g_a", "g_b")),
           pair(pix2pix_discriminator_variables(d_a), pix2pix_discriminator_variables(d_b),
                ("d_a", "d_b")))
+
+
+# --- DeepFill v2 (nipponjo/deepfillv2-pytorch model/networks.py; benchmarks/torch_inpaint.py) --
+# Generator keys: stage{1,2}.<module path>.conv.weight / .bias, the GDeConv of an upsampling
+# block one '.conv' deeper; our gated convs are named by the path without the 'conv'
+# segments, joined by '_' (stage1.down_block1.conv1_downsample.conv.weight ->
+# params['stage1']['down_block1_conv1_downsample']['kernel']). The gate halves stay in
+# torch's order (features first, then gates), so the weight is only transposed.
+
+
+def _strip_module(state_dict: dict) -> dict:
+  return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v)
+          for k, v in state_dict.items()}
+
+
+def deepfill_generator_variables(state_dict: dict) -> dict:
+  """The port's Generator state_dict (a checkpoint's 'G') -> {'params'} for
+  inpaint.DeepFillGenerator."""
+  params = {}
+  for key, value in _strip_module(state_dict).items():
+    parts = key.split(".")
+    if parts[-1] == "fuse_weight":  # contextual attention's fixed eye(3): no parameter
+      continue
+    if parts[0] not in ("stage1", "stage2") or parts[-1] not in ("weight", "bias") \
+        or len(parts) < 4 or parts[-2] != "conv":
+      raise ValueError(f"not a DeepFill Generator key: {key!r}")
+    name = "_".join(p for p in parts[1:-1] if p != "conv")
+    leaf = conv_kernel(value) if parts[-1] == "weight" else value
+    params.setdefault(parts[0], {}).setdefault(name, {})[
+        "kernel" if parts[-1] == "weight" else "bias"] = leaf
+  if set(params) != {"stage1", "stage2"}:
+    raise ValueError("a DeepFill Generator state_dict has stage1 and stage2 entries")
+  return {"params": params}
+
+
+def _torch_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+  return x / max(float(np.linalg.norm(x)), eps)
+
+
+def deepfill_discriminator_variables(state_dict: dict) -> dict:
+  """The SN-PatchGAN Discriminator's state_dict -> {'params', 'batch_stats'} for
+  inpaint.SNPatchDiscriminator: conv<i>.conv_sn.{weight, bias, weight_u, weight_v}
+  (benchmarks/torch_inpaint.py; the port's own checkpoints lack weight_v: it is then
+  N(W^T u), as its next power iteration computes it) or, from
+  torch.nn.utils.spectral_norm, weight_orig in place of weight."""
+  layers = {}
+  for key, value in _strip_module(state_dict).items():
+    parts = key.split(".")
+    if len(parts) != 3 or parts[1] != "conv_sn" or not parts[0].startswith("conv"):
+      raise ValueError(f"not a DeepFill Discriminator key: {key!r}")
+    layers.setdefault(parts[0], {})[parts[2]] = value
+  params, stats = {}, {}
+  for name, p in layers.items():
+    w = p.get("weight_orig", p.get("weight"))
+    if w is None or w.ndim != 4 or "bias" not in p or "weight_u" not in p:
+      raise ValueError(f"incomplete spectral-norm conv {name!r}: {sorted(p)}")
+    out, cin, kh, kw = w.shape
+    u = p["weight_u"].reshape(out)
+    v = p.get("weight_v")
+    v = _torch_normalize(w.reshape(out, -1).T @ u) if v is None else v.reshape(-1)
+    params[name] = {"kernel": conv_kernel(w), "bias": p["bias"]}
+    # torch's v is over (in, kh, kw); ours over the kernel's (kh, kw, in).
+    stats[name] = {"sn_u": u, "sn_v": v.reshape(cin, kh, kw).transpose(1, 2, 0).reshape(-1)}
+  return {"params": params, "batch_stats": stats}
