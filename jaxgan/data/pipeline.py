@@ -139,8 +139,9 @@ def prepared_builder(config) -> tfds.core.DatasetBuilder:
   return builder
 
 
-def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
-  """(dataset of {'encoded', 'label'} records, number of records)."""
+def _encoded_records(config, autocache: bool = True) -> tuple[tf.data.Dataset, int]:
+  """(dataset of {'encoded', 'label'} records, number of records). autocache=False for
+  readers of a few records (TF warns of a partial cache otherwise)."""
   name = config.dataset
   if is_folder_source(name):
     files = _folder_files(name, config.get("bad_images", "skip"))
@@ -155,6 +156,7 @@ def _encoded_records(config) -> tuple[tf.data.Dataset, int]:
                      f"{', '.join(features.keys())}); set --config.image_key")
   try:
     ds = builder.as_dataset(split=config.split, shuffle_files=False,
+                            read_config=tfds.ReadConfig(try_autocache=autocache),
                             decoders={image_key: tfds.decode.SkipDecoding()})
   except (ValueError, KeyError, AssertionError) as e:
     raise UsageError(f"dataset {name!r} has no split {config.split!r} ({e})") from None
@@ -253,7 +255,7 @@ def first_images(config, n: int) -> np.ndarray:
   an inpainting run's sample grid and evaluation."""
   if n < 1:
     raise UsageError(f"first_images needs n >= 1, got {n}")
-  ds, num_records = _encoded_records(config)
+  ds, num_records = _encoded_records(config, autocache=False)
   if num_records == 0:
     raise UsageError(f"dataset {config.dataset!r} split {config.split!r} is empty")
   size, channels = config.image_size, config.channels

@@ -85,7 +85,7 @@ def inpaint_files(workdir: str, input_path: str, out_dir: str, *, masks: str | N
     m = pad_to_multiple(hole, MULTIPLE, "constant")  # padding: known pixels, never holes
     out = np.asarray(g(state.g.params, x[None], m[None]))[0, :h, :w]
     out = np.where(hole > 0, out, image)  # outside the holes: the input's values, exactly
-    shown = np.concatenate([image * (1 - hole) + hole, out], axis=1) if panels else out
+    shown = np.concatenate([image * (1 - hole), out], axis=1) if panels else out  # holes grey
     files_lib.write_png(out_path, shown)
     written.append(out_path)
   return written

@@ -16,6 +16,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from jaxgan.errors import UsageError
 from jaxgan.models.inpaint import check_inputs, composite
 from jaxgan.train.state import GANDef, GANState
 from jaxgan.train.steps import _apply_updates, _finish
@@ -28,6 +29,35 @@ class InpaintOptions:
   l1_weight: float = 1.0       # on each of the coarse and the refined L1 terms
   adv_weight: float = 1.0      # gan_loss_alpha
   d_loss_scale: float = 0.5    # official hinge: 0.5 * hinge_pos + 0.5 * hinge_neg
+  masks: str = "deepfill"      # the holes drawn per example (data/masks.py KINDS)
+
+  def __post_init__(self):
+    from jaxgan.data.masks import KINDS
+    if self.masks not in KINDS:
+      raise UsageError(f"unknown inpaint.masks {self.masks!r}; valid: {', '.join(KINDS)}")
+    for name in ("l1_weight", "adv_weight", "d_loss_scale"):
+      if not getattr(self, name) >= 0:
+        raise UsageError(f"inpaint.{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+MASK_STREAM = 5 << 16  # fold_in offset of the holes' key (the other streams are below)
+
+
+def with_masks(state: GANState, batch: dict, options: InpaintOptions,
+               axis_name: str | None = None) -> dict:
+  """`batch` with this step's holes, unless it has its own 'mask'. Example i of the global
+  batch gets data/masks.random_mask(fold_in(key, i)): under pmap each device draws its
+  slice's indices, so the holes are the same on any number of devices, jit or pmap."""
+  if "mask" in batch:
+    return batch
+  from jaxgan.data import masks
+  image = batch["image"]
+  n, size = image.shape[0], image.shape[1]
+  if image.shape[2] != size:
+    raise ValueError(f"drawn holes are square: images must be square, got {image.shape}")
+  key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), MASK_STREAM)
+  first = jax.lax.axis_index(axis_name) * n if axis_name else 0
+  return {**batch, "mask": masks.random_masks(key, first + jnp.arange(n), size, options.masks)}
 
 
 def g_apply(gan: GANDef, params, image, mask, *, train: bool = True):

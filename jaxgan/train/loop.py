@@ -307,7 +307,7 @@ def _image_model_preview(config, gan: GANDef, n: int):
                                         config.image_size, gan.inpaint.masks))
   run = jax.jit(lambda p, s: inpaint(g, p, s, images, holes))
   return lambda params, stats: sampling.translation_panels(
-      images * (1 - holes) + holes, np.asarray(run(params, stats)), images)
+      images * (1 - holes), np.asarray(run(params, stats)), images)  # holes mid-grey
 
 
 class _BestKeeper:

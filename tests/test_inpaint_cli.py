@@ -1,0 +1,113 @@
+"""DeepFill v2 end to end through the CLI: train on the embedded digits with holes drawn in
+the step (the same holes on 1 or 8 devices, jit or pmap), resume, preview, `jaxgan
+inpaint` with mask files and drawn masks, and the refusals that protect user data."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import cli
+from helpers import REPO
+
+CONFIG = os.path.join(REPO, "experiments", "deepfill_digits.py")
+TINY = ("--config.image_size=16", "--config.model.g_width=4", "--config.model.d_width=4",
+        "--config.batch_size=8", "--config.log_every_steps=2", "--config.sample_every_steps=2",
+        "--config.checkpoint_every_steps=2", "--config.num_samples=4",
+        "--config.progress_bar=false")
+
+
+def _train(workdir, tfds_dir, steps, *extra):
+  return cli.main(["train", "--config", CONFIG, "--workdir", str(workdir),
+                   f"--config.data_dir={tfds_dir}", f"--config.num_train_steps={steps}",
+                   *TINY, *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tfds_dir):
+  """4-step runs: resumed (2 + 2), straight, and under pmap."""
+  root = tmp_path_factory.mktemp("deepfill")
+  assert _train(root / "resumed", tfds_dir, 2) == 0
+  assert _train(root / "resumed", tfds_dir, 4, "--allow-config-change", "num_train_steps") == 0
+  assert _train(root / "straight", tfds_dir, 4) == 0
+  assert _train(root / "pmap", tfds_dir, 4, "--config.parallel=pmap") == 0
+  return root
+
+
+def _rows(workdir):
+  with open(workdir / "metrics.jsonl") as f:
+    return {r["step"]: r for r in map(json.loads, f)}
+
+
+def test_training_resumes_exactly_and_pmap_draws_the_same_holes(trained):
+  a, b, p = (_rows(trained / k) for k in ("resumed", "straight", "pmap"))
+  assert sorted(a) == sorted(b) == sorted(p) == [2, 4]
+  for key in ("d_loss", "g_loss", "g_l1", "g_l1_coarse", "g_l1_refined", "d_real"):
+    assert np.isfinite(a[4][key]), key
+    np.testing.assert_allclose(a[4][key], b[4][key], rtol=1e-5, err_msg=key)
+    # pmap: 8 devices each draw their slice of the global batch's holes (the losses
+    # would differ with other holes); the reductions' order differs, hence the tolerance.
+    np.testing.assert_allclose(p[4][key], b[4][key], rtol=2e-4, atol=1e-6, err_msg=key)
+
+
+def test_preview_shows_holes_result_original(trained):
+  grid = np.asarray(Image.open(trained / "straight" / "samples" / "step_0000004.png"))
+  assert grid.shape[0] in (16 + 4, 2 * 16 + 6) and grid.shape[1] % (48 + 2) == 2
+
+
+def _digit_files(path, n=2, size=(20, 28)):
+  """Greyscale images of a size that is no multiple of 8, and a mask per image."""
+  rng = np.random.default_rng(0)
+  (path / "images").mkdir()
+  (path / "masks").mkdir()
+  for i in range(n):
+    Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(path / "images" / f"{i}.png")
+    mask = np.zeros(size, np.uint8)
+    mask[5:12, 6 + i:15] = 255
+    Image.fromarray(mask).save(path / "masks" / f"{i}.png")
+  return path / "images", path / "masks"
+
+
+def test_inpaint_keeps_every_known_pixel_and_fills_the_holes(trained, tmp_path):
+  images, masks = _digit_files(tmp_path)
+  out = tmp_path / "out"
+  args = ["inpaint", "--workdir", str(trained / "straight"), "--input", str(images),
+          "--out", str(out)]
+  assert cli.main(args + ["--masks", str(masks)]) == 0
+  for i in range(2):
+    src = np.asarray(Image.open(images / f"{i}.png"))
+    hole = np.asarray(Image.open(masks / f"{i}.png")) >= 128
+    result = np.asarray(Image.open(out / f"{i}.png"))
+    assert result.shape == src.shape                      # its own size, not the run's
+    np.testing.assert_array_equal(result[~hole], src[~hole])
+    assert np.any(result[hole] != src[hole])              # the holes were filled, not kept
+  assert cli.main(args + ["--masks", str(masks)]) == 2    # exists: refused
+  drawn = tmp_path / "drawn"
+  assert cli.main(["inpaint", "--workdir", str(trained / "straight"), "--input", str(images),
+                   "--out", str(drawn), "--random-masks", "--panels"]) == 0
+  panel = np.asarray(Image.open(drawn / "0.png"))
+  assert panel.shape == (20, 56)                          # holes | result
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "give the holes"),
+    (["--masks", "{tmp}/nowhere"], "neither a mask file nor a folder"),
+    (["--masks", "{tmp}/small.png"], "a mask must have its image's size"),
+])
+def test_inpaint_errors(trained, tmp_path, capsys, extra, message):
+  images, _ = _digit_files(tmp_path)
+  Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "small.png")
+  args = ["inpaint", "--workdir", str(trained / "straight"), "--input", str(images),
+          "--out", str(tmp_path / "o"), *[a.format(tmp=tmp_path) for a in extra]]
+  assert cli.main(args) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and message in err[0], err
+  assert not (tmp_path / "o").exists()
+
+
+def test_generate_names_the_inpaint_command(trained, tmp_path, capsys):
+  assert cli.main(["generate", "--workdir", str(trained / "straight"), "--num", "2",
+                   "--out", str(tmp_path / "s.npz")]) == 2
+  assert "jaxgan inpaint" in capsys.readouterr().err
