@@ -1,5 +1,5 @@
 """DeepFill v2 end to end through the CLI: train on the embedded digits with holes drawn in
-the step (the same holes on 1 or 8 devices, jit or pmap), resume, preview, `jaxgan
+the step (the same holes under jit or pmap on 8 devices), preview, `jaxgan
 inpaint` with mask files and drawn masks, and the refusals that protect user data."""
 
 import json
@@ -27,10 +27,9 @@ def _train(workdir, tfds_dir, steps, *extra):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tfds_dir):
-  """4-step runs: resumed (2 + 2), straight, and under pmap."""
+  """4-step runs under sharded jit on 8 devices and under pmap (resuming is every
+  model's loop; tests/test_reliability.py checks it)."""
   root = tmp_path_factory.mktemp("deepfill")
-  assert _train(root / "resumed", tfds_dir, 2) == 0
-  assert _train(root / "resumed", tfds_dir, 4, "--allow-config-change", "num_train_steps") == 0
   assert _train(root / "straight", tfds_dir, 4) == 0
   assert _train(root / "pmap", tfds_dir, 4, "--config.parallel=pmap") == 0
   return root
@@ -41,12 +40,11 @@ def _rows(workdir):
     return {r["step"]: r for r in map(json.loads, f)}
 
 
-def test_training_resumes_exactly_and_pmap_draws_the_same_holes(trained):
-  a, b, p = (_rows(trained / k) for k in ("resumed", "straight", "pmap"))
-  assert sorted(a) == sorted(b) == sorted(p) == [2, 4]
+def test_training_logs_finite_losses_and_pmap_draws_the_same_holes(trained):
+  b, p = (_rows(trained / k) for k in ("straight", "pmap"))
+  assert sorted(b) == sorted(p) == [2, 4]
   for key in ("d_loss", "g_loss", "g_l1", "g_l1_coarse", "g_l1_refined", "d_real"):
-    assert np.isfinite(a[4][key]), key
-    np.testing.assert_allclose(a[4][key], b[4][key], rtol=1e-5, err_msg=key)
+    assert np.isfinite(b[4][key]), key
     # pmap: 8 devices each draw their slice of the global batch's holes (the losses
     # would differ with other holes); the reductions' order differs, hence the tolerance.
     np.testing.assert_allclose(p[4][key], b[4][key], rtol=2e-4, atol=1e-6, err_msg=key)
