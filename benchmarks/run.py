@@ -57,9 +57,13 @@ MODELS = {
     # CycleGAN horse2zebra (Zhu et al. 2017): two ResNet-9 Gs + two PatchGANs, pool of 50, batch 1.
     "cyclegan256": ModelSpec("cyclegan_horse2zebra.py", dict(image_size=256, channels=3), 1,
                              "cyclegan"),
+    # DeepFill v2 on Places2 (Yu et al. 2019): gated coarse + refine G with contextual
+    # attention, SN-PatchGAN D; 256x256, batch 16. Both sides get the same fixed holes.
+    "inpaint256": ModelSpec("deepfill_places2.py", dict(image_size=256, channels=3), 16,
+                            "inpaint"),
 }
 # Named by the issue; they join MODELS as their train steps land.
-PLANNED = ("srgan_x4", "inpaint256")
+PLANNED = ("srgan_x4",)
 
 
 @dataclass
@@ -149,10 +153,7 @@ class JaxganImpl(Impl):
     self.devices = devices
     self._state = parallel.jit_init(
         functools.partial(init_state, gan, 0, build.image_shape(config)), mesh)()
-    rng = np.random.default_rng(0)
-    self._batch = parallel.global_batch(
-        {k: (rng.uniform(-1, 1, v.shape) if v.dtype == np.float32 else np.zeros(v.shape)
-             ).astype(v.dtype) for k, v in batch_shapes(config, batch).items()}, mesh)
+    self._batch = parallel.global_batch(synthetic_batch(config, batch), mesh)
     step = parallel.jit_train_step(functools.partial(steps.gan_train_step, gan=gan), mesh)
     t0 = time.perf_counter()
     self._step = step.lower(self._state, self._batch).compile()
@@ -198,6 +199,25 @@ def batch_shapes(config, batch: int) -> dict:
          "label": jax.ShapeDtypeStruct((batch,), np.int32)}
   if build.is_translation(config):
     out["input"] = jax.ShapeDtypeStruct((*shape[:-1], models.input_channels(config)), np.float32)
+  if config.model.name in models.INPAINT_MODELS:  # given, so the peers fill the same holes
+    out["mask"] = jax.ShapeDtypeStruct((*shape[:-1], 1), np.float32)
+  return out
+
+
+def synthetic_batch(config, batch: int) -> dict:
+  """Host arrays of batch_shapes: images uniform in [-1, 1], zero labels, and the
+  holes of an inpainting model: DeepFill v2's masks (data/masks.py, seed 0)."""
+  rng = np.random.default_rng(0)
+  out = {}
+  for k, v in batch_shapes(config, batch).items():
+    if k == "mask":
+      from jaxgan.data import masks
+      out[k] = np.asarray(masks.random_masks(jax.random.PRNGKey(0), np.arange(batch),
+                                             v.shape[1]), np.float32)
+    elif v.dtype == np.float32:
+      out[k] = rng.uniform(-1, 1, v.shape).astype(np.float32)
+    else:
+      out[k] = np.zeros(v.shape, v.dtype)
   return out
 
 
@@ -285,8 +305,14 @@ class TorchImpl(Impl):
                                                      precision=precision)
     image = lambda: torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
                                device=self.device) * 2 - 1
-    # The step's arguments: a real batch, or two image batches for translation.
+    # The step's arguments: a real batch, two image batches for translation, or images and
+    # jaxgan's holes for inpainting.
     self._real = (image(), image()) if spec.torch_peer in ("pix2pix", "cyclegan") else (image(),)
+    if spec.torch_peer == "inpaint":
+      from jaxgan.data import masks
+      holes = np.asarray(masks.random_masks(jax.random.PRNGKey(0), np.arange(batch),
+                                            o["image_size"]))
+      self._real = (image(), torch.from_numpy(holes.transpose(0, 3, 1, 2).copy()).to(self.device))
     if self.device.type == "cuda":
       torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -317,6 +343,10 @@ class TorchImpl(Impl):
                                           use_dropout=True),
               torch_pix2pix.NLayerDiscriminator(2 * c, width or 64, 3)]
       nets = [torch_pix2pix.init_weights(n) for n in nets]
+    elif peer == "inpaint":
+      from benchmarks import torch_inpaint
+      nets = [torch_inpaint.Generator(c + 2, c, width or 48),
+              torch_inpaint.Discriminator(c + 1, width or 64)]
     elif peer == "cyclegan":  # G_A, G_B, D_A, D_B
       from benchmarks import torch_cyclegan, torch_pix2pix
       nets = [torch_cyclegan.ResnetGenerator(c, c, width or 64) for _ in range(2)]
@@ -329,9 +359,10 @@ class TorchImpl(Impl):
 
   @staticmethod
   def _make_trainer(peer: str):
-    from benchmarks import torch_cyclegan, torch_dcgan, torch_pix2pix, torch_sngan
+    from benchmarks import torch_cyclegan, torch_dcgan, torch_inpaint, torch_pix2pix, torch_sngan
     return {"dcgan": torch_dcgan.make_trainer, "sngan": torch_sngan.make_trainer,
-            "pix2pix": torch_pix2pix.make_trainer, "cyclegan": torch_cyclegan.make_trainer}[peer]
+            "pix2pix": torch_pix2pix.make_trainer, "cyclegan": torch_cyclegan.make_trainer,
+            "inpaint": torch_inpaint.make_trainer}[peer]
 
   def _sync(self):
     if self.device.type == "cuda":
