@@ -59,6 +59,7 @@ class VGG19Features(nn.Module):
   """
   layer: str = "relu5_4"
   dtype: Any = jnp.float32
+  width_divisor: int = 1       # > 1: a narrower VGG for tests (torchvision's weights: 1)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -71,8 +72,8 @@ class VGG19Features(nn.Module):
     width = iter(w for w, n in zip(WIDTHS, STAGES) for _ in range(n))
     for i, name in enumerate(LAYERS[:last + 1]):
       if name.startswith("conv"):
-        h = layers.BiasedConv2d(next(width), 3, 1, 1, dtype=self.dtype, impl="lax",
-                                name=f"features_{i}")(h)
+        h = layers.BiasedConv2d(next(width) // self.width_divisor, 3, 1, 1, dtype=self.dtype,
+                                impl="lax", name=f"features_{i}")(h)
       elif name.startswith("relu"):
         h = nn.relu(h)
       else:  # MaxPool2d(2, 2)
@@ -110,8 +111,8 @@ def load_torchvision_vgg19(path: str, layer: str = "conv5_4") -> dict:
   return variables_from_state_dict({k: v.numpy() for k, v in sd.items()}, layer)
 
 
-def init_variables(layer: str, key: jax.Array) -> dict:
+def init_variables(layer: str, key: jax.Array, width_divisor: int = 1) -> dict:
   """Randomly initialised variables of VGG19Features(layer) (shapes only matter: real
   weights are swapped in with load_torchvision_vgg19); no input of any size is run."""
-  module = VGG19Features(layer)
+  module = VGG19Features(layer, width_divisor=width_divisor)
   return module.init(key, jnp.zeros((1, 16, 16, 3), jnp.float32))
