@@ -142,6 +142,17 @@ def test_parameter_counts_match_pytorch_at_full_size(ref):
       int(ref["count/vgg19_conv5_4"]) == 20_024_384
 
 
+def _check_adam_move(got, want, lr, what):
+  """Adam's first move is lr * g / (|g| + eps): ~lr * sign(g) (checked to 1% of lr), except
+  where |g| is within ~100 eps = 1e-6 of zero, where it amplifies the gradient's float32
+  round-off (a relative 1e-5 on g of 1e-8 moves it by ~1% of lr): 5% of lr there."""
+  saturated = np.abs(want) > 0.99 * lr
+  np.testing.assert_allclose(got[saturated], want[saturated], rtol=0, atol=0.01 * lr,
+                             err_msg=what)
+  np.testing.assert_allclose(got[~saturated], want[~saturated], rtol=0, atol=0.05 * lr,
+                             err_msg=what)
+
+
 def _net_state(variables, tx):
   return NetState(params=variables["params"], batch_stats=variables.get("batch_stats", {}),
                   opt_state=tx.init(variables["params"]))
@@ -197,8 +208,7 @@ def test_one_training_step_matches_pytorch(ref, impl, kind):
     want = jax.tree.map(lambda a, b: a - b, expected["params"], before["params"])
     for (path, got), exp in zip(jax.tree_util.tree_flatten_with_path(moved)[0],
                                 jax.tree.leaves(want)):
-      np.testing.assert_allclose(got, exp, rtol=0, atol=0.01 * lr,
-                                 err_msg=f"{prefix} {jax.tree_util.keystr(path)}")
+      _check_adam_move(got, exp, lr, f"{prefix} {jax.tree_util.keystr(path)}")
     assert max(float(np.abs(x).max()) for x in jax.tree.leaves(want)) > 0.5 * lr
     if "batch_stats" in expected:
       _check_running_stats(after.batch_stats, expected["batch_stats"])
