@@ -113,7 +113,8 @@ def test_rrdbnet_import_reads_basicsr_and_original_checkpoints(ref):
   sd = _state(ref, "eg")
   plain = torch_import.rrdbnet_variables(sd)
   for wrapped in ({"params_ema": sd}, {f"module.{k}": v for k, v in sd.items()}):
-    assert jax.tree.all(jax.tree.map(np.array_equal, plain, torch_import.rrdbnet_variables(wrapped)))
+    same = jax.tree.map(np.array_equal, plain, torch_import.rrdbnet_variables(wrapped))
+    assert jax.tree.all(same)
   old_names = {"body": "RRDB_trunk", "conv_body": "trunk_conv", "conv_up1": "upconv1",
                "conv_up2": "upconv2", "conv_hr": "HRconv"}
   old = {}
