@@ -195,6 +195,10 @@ def test_step_refuses_mismatched_batches_and_missing_vgg():
     step(state, {"input": _rand((2, 4, 4, 3)), "image": _rand((2, 12, 12, 3))})
   with pytest.raises(ValueError, match="init_extras"):
     step(state.replace(extras={}), _batches(1, 2)[0])
+  x2 = dataclasses.replace(gan, superres=dataclasses.replace(gan.superres, scale=2))
+  with pytest.raises(UsageError, match="upsamples x4"):
+    superres_step.superres_train_step(state, {"input": _rand((2, 8, 8, 3)),
+                                              "image": _rand((2, 16, 16, 3))}, gan=x2)
   rel = dataclasses.replace(gan, g_loss=losses.relativistic_average_g_loss)
   with pytest.raises(UsageError, match="relativistic"):
     superres_step.superres_train_step(state, _batches(1, 2)[0], gan=rel)

@@ -25,6 +25,7 @@ each network does with that range follows its reference:
 - VGGStyleDiscriminator, BasicSR's (basicsr/archs/discriminator_arch.py): maps its input
   to [0, 1] as RRDBNet does; conv0_0 .. conv4_1 (3x3 s1 / 4x4 s2) with BatchNorm after all
   but the first, leaky ReLU(0.2), linear1 (100), linear2 (1). Input 128 (or 256: conv5_*).
+  14,499,401 parameters at 128, num_feat 64.
 
 Flatten-then-dense layers read the features in PyTorch's (C, H, W) order, so linear
 weights import as plain transposes. BatchNorm is PyTorch's BatchNorm2d (layers.

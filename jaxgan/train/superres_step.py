@@ -169,6 +169,9 @@ def superres_train_step(state: GANState, batch: dict, *, gan: GANDef,
   o = gan.superres
   lr, hr = batch["input"], batch["image"]
   _check_batch(o, lr, hr)
+  g_scale = getattr(gan.generator, "scale", o.scale)
+  if g_scale != o.scale:
+    raise UsageError(f"superres.scale={o.scale} but the generator upsamples x{g_scale}")
   if not o.relativistic and losses.needs_real_logits(gan.g_loss):
     raise UsageError("a relativistic loss for the SR step: set superres.relativistic=True")
   if o.perceptual_layer and "perceptual" not in state.extras:
