@@ -462,3 +462,81 @@ def torch_spectral_normalize(module: nn.Module, kernel: jax.Array, update: bool,
       u_var.value, v_var.value = u, v
   sigma = jnp.dot(u, w.T @ v, precision=lax.Precision.HIGHEST)
   return kernel / sigma.astype(kernel.dtype)
+
+
+# --- Super-resolution blocks (SRGAN, ESRGAN) ------------------------------------------------
+# PyTorch's default initialisation (kaiming_uniform with a = sqrt(5)): weights and biases
+# ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). The SR networks keep it where their references do.
+torch_default_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_default_bias_init(fan_in: int):
+  bound = 1.0 / fan_in ** 0.5
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound,
+                                                                  bound)
+
+
+def torch_conv2d(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
+                 impl: str) -> jax.Array:
+  """Conv2d's dispatch (the CPU formulation for 4x4 stride 2, else lax), on a given kernel."""
+  if (resolve_conv_impl(impl) == "rearranged" and (kernel.shape[0], stride) == (4, 2)
+      and cpu_conv.supported(x.shape[1], x.shape[2], padding)):
+    return cpu_conv.strided_conv(x, kernel, padding)
+  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
+                                  dimension_numbers=_NHWC)
+
+
+class BiasedConv2d(_TorchConv):
+  """torch.nn.Conv2d(in, features, kernel, stride, padding, bias=use_bias), NHWC, with
+  variables {kernel (kh, kw, in, out), bias (out,)}: one Flax module per torch module, so a
+  state_dict maps key for key. Default init: PyTorch's."""
+  use_bias: bool = True
+  kernel_init: Any = torch_default_kernel_init
+  bias_init: Any = None        # None: PyTorch's U(+-1/sqrt(fan_in))
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    fan_in = x.shape[-1] * self.kernel_size ** 2
+    x, kernel = self._cast_with_kernel(x)
+    y = torch_conv2d(x, kernel, self.stride, self.padding, self.impl)
+    if self.use_bias:
+      init = self.bias_init or torch_default_bias_init(fan_in)
+      y = y + self.param("bias", init, (self.features,)).astype(y.dtype)
+    return y
+
+
+class PReLU(nn.Module):
+  """torch.nn.PReLU(num_parameters, init=0.25): max(0, x) + a * min(0, x), with one slope
+  (the default) or one per channel (the last axis)."""
+  num_parameters: int = 1
+  init: float = 0.25
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    a = self.param("alpha", nn.initializers.constant(self.init), (self.num_parameters,))
+    return jnp.where(x >= 0, x, a.astype(x.dtype) * x)
+
+
+def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
+  """torch.nn.PixelShuffle(r) in NHWC: (B, H, W, C r^2) -> (B, H r, W r, C), input channel
+  c r^2 + i r + j landing at row offset i, column offset j (PyTorch's channel order)."""
+  b, h, w, c = x.shape
+  if c % (r * r):
+    raise ValueError(f"pixel_shuffle({r}) needs channels divisible by {r * r}, got {x.shape}")
+  x = x.reshape(b, h, w, c // (r * r), r, r).transpose(0, 1, 4, 2, 5, 3)
+  return x.reshape(b, h * r, w * r, c // (r * r))
+
+
+def upsample_nearest(x: jax.Array, r: int = 2) -> jax.Array:
+  """F.interpolate(x, scale_factor=r, mode='nearest') in NHWC."""
+  return jnp.repeat(jnp.repeat(x, r, axis=1), r, axis=2)
+
+
+def pixel_unshuffle(x: jax.Array, r: int) -> jax.Array:
+  """BasicSR's pixel_unshuffle (torch's PixelUnshuffle) in NHWC: (B, H, W, C) ->
+  (B, H/r, W/r, C r^2), the inverse of pixel_shuffle."""
+  b, h, w, c = x.shape
+  if h % r or w % r:
+    raise ValueError(f"pixel_unshuffle({r}) needs H and W divisible by {r}, got {x.shape}")
+  x = x.reshape(b, h // r, r, w // r, r, c).transpose(0, 1, 3, 5, 2, 4)
+  return x.reshape(b, h // r, w // r, c * r * r)

@@ -275,3 +275,126 @@ def deepfill_discriminator_variables(state_dict: dict) -> dict:
     # torch's v is over (in, kh, kw); ours over the kernel's (kh, kw, in).
     stats[name] = {"sn_u": u, "sn_v": v.reshape(cin, kh, kw).transpose(1, 2, 0).reshape(-1)}
   return {"params": params, "batch_stats": stats}
+
+
+# --- Super-resolution (jaxgan/models/srgan.py; benchmarks/torch_srgan.py) -------------------
+# Every torch module maps onto one Flax module, so keys convert one by one: the module path
+# is renamed (dots to Flax names), then the field by the layer's kind: a 4-D weight is a
+# conv kernel, a 2-D one a Linear's (transposed), a 1-D weight with running statistics
+# beside it a BatchNorm scale, any other 1-D weight a PReLU's slopes.
+
+
+def _unwrap(state_dict: dict) -> dict:
+  """BasicSR saves {'params': sd} or {'params_ema': sd} (the EMA G is the released one);
+  DataParallel prefixes 'module.'."""
+  for wrapper in ("params_ema", "params"):
+    if isinstance(state_dict.get(wrapper), dict):
+      state_dict = state_dict[wrapper]
+      break
+  return {(k[len("module."):] if k.startswith("module.") else k): np.asarray(v)
+          for k, v in state_dict.items()}
+
+
+def _module_tree(state_dict: dict, rename) -> dict:
+  """{'params', 'batch_stats'} from a state_dict; rename(module path) -> Flax path tuple
+  (or raises ValueError for a key of another network)."""
+  sd = _unwrap(state_dict)
+  params, stats = {}, {}
+  for key, value in sd.items():
+    path, _, field = key.rpartition(".")
+    if field == "num_batches_tracked":
+      continue
+    target = rename(path, key)
+    is_bn = f"{path}.running_mean" in sd
+    if field == "weight":
+      if value.ndim == 4:
+        tree, name, value = params, "kernel", conv_kernel(value)
+      elif value.ndim == 2:
+        tree, name, value = params, "kernel", value.T
+      else:
+        tree, name = params, "scale" if is_bn else "alpha"
+    elif field == "bias":
+      tree, name = params, "bias"
+    elif field in ("running_mean", "running_var"):
+      tree, name = stats, "mean" if field == "running_mean" else "var"
+    else:
+      raise ValueError(f"unexpected state_dict entry {key!r}")
+    node = tree
+    for part in target:
+      node = node.setdefault(part, {})
+    node[name] = np.array(value, dtype=np.float32)
+  return {"params": params, "batch_stats": stats} if stats else {"params": params}
+
+
+def _renamer(table: dict, pattern_fn, what: str):
+  def rename(path: str, key: str) -> tuple:
+    if path in table:
+      return (table[path],)
+    out = pattern_fn(path.split("."))
+    if out is None:
+      raise ValueError(f"not a {what} key: {key!r}")
+    return out
+  return rename
+
+
+def srresnet_variables(state_dict: dict) -> dict:
+  """benchmarks/torch_srgan.SRResNet's state_dict -> variables of srgan.SRResNet."""
+  def pattern(p):
+    if len(p) == 3 and p[0] == "blocks" and p[1].isdigit():
+      return (f"block{p[1]}", p[2])
+    if len(p) == 3 and p[0] == "up" and p[1].isdigit() and p[2] in ("conv", "prelu"):
+      return (f"up{p[1]}_{p[2]}",)
+    return None
+  table = {n: n for n in ("conv_in", "prelu_in", "conv_mid", "bn_mid", "conv_out")}
+  return _module_tree(state_dict, _renamer(table, pattern, "SRResNet"))
+
+
+def srgan_discriminator_variables(state_dict: dict) -> dict:
+  """benchmarks/torch_srgan.SRGANDiscriminator's state_dict -> srgan.SRGANDiscriminator's."""
+  def pattern(p):
+    if len(p) == 2 and p[0] in ("convs", "bns") and p[1].isdigit():
+      return (f"{p[0][:-1]}{int(p[1]) + 1}",)
+    return None
+  table = {n: n for n in ("conv0", "dense1", "dense2")}
+  return _module_tree(state_dict, _renamer(table, pattern, "SRGAN discriminator"))
+
+
+# The original ESRGAN repository (xinntao/ESRGAN) names the same modules differently.
+_OLD_ESRGAN_NAMES = {"RRDB_trunk": "body", "trunk_conv": "conv_body", "upconv1": "conv_up1",
+                     "upconv2": "conv_up2", "HRconv": "conv_hr"}
+
+
+def rrdbnet_variables(state_dict: dict) -> dict:
+  """BasicSR's RRDBNet state_dict (conv_first, body.<n>.rdb<k>.conv<m>, conv_body, conv_up1,
+  conv_up2, conv_hr, conv_last; BasicSR's {'params_ema': ...} checkpoints and the original
+  repository's RRDB_trunk / RDB<k> / trunk_conv / upconv / HRconv names too) -> variables of
+  srgan.RRDBNet."""
+  def rename_key(k):
+    head, _, rest = k.partition(".")
+    head = _OLD_ESRGAN_NAMES.get(head, head)
+    k = f"{head}.{rest}" if rest else head
+    return k.replace(".RDB", ".rdb")
+  sd = {rename_key(k): v for k, v in _unwrap(state_dict).items()}
+
+  def pattern(p):
+    if (len(p) == 4 and p[0] == "body" and p[1].isdigit() and p[2] in ("rdb1", "rdb2", "rdb3")
+        and p[3] in tuple(f"conv{m}" for m in range(1, 6))):
+      return (f"body_{p[1]}", p[2], p[3])
+    return None
+  table = {n: n for n in ("conv_first", "conv_body", "conv_up1", "conv_up2", "conv_hr",
+                          "conv_last")}
+  return _module_tree(sd, _renamer(table, pattern, "RRDBNet"))
+
+
+def vgg_style_discriminator_variables(state_dict: dict) -> dict:
+  """BasicSR's VGGStyleDiscriminator state_dict -> srgan.VGGStyleDiscriminator's."""
+  names = {"conv0_0", "linear1", "linear2"}
+  names |= {f"{kind}{lv}_{j}" for kind in ("conv", "bn") for lv in range(6) for j in (0, 1)}
+  table = {n: n for n in names}
+  return _module_tree(state_dict, _renamer(table, lambda p: None, "VGGStyleDiscriminator"))
+
+
+def vgg19_variables(state_dict: dict, layer: str = "conv5_4") -> dict:
+  """torchvision vgg19 state_dict -> vgg.VGG19Features(layer)'s variables."""
+  from jaxgan.models import vgg
+  return vgg.variables_from_state_dict(_unwrap(state_dict), layer)
