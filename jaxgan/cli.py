@@ -99,11 +99,13 @@ def cmd_upscale(args, extra) -> int:
                                         tile_pad=args.tile_pad, panels=args.panels,
                                         evaluate=args.evaluate, overwrite=args.overwrite)
   for row in rows:
-    print(f"{row['file']}: PSNR {row['psnr']:.2f} dB (bicubic {row['psnr_bicubic']:.2f} dB)")
+    print(f"{row['file']}: PSNR {row['psnr']:.2f} dB (bicubic {row['psnr_bicubic']:.2f}), "
+          f"on Y {row['psnr_y']:.2f} dB (bicubic {row['psnr_y_bicubic']:.2f})")
   if rows:
     mean = lambda k: sum(r[k] for r in rows) / len(rows)
-    print(f"jaxgan: mean PSNR {mean('psnr'):.2f} dB, bicubic {mean('psnr_bicubic'):.2f} dB "
-          f"over {len(rows)} image(s)")
+    print(f"jaxgan: mean PSNR {mean('psnr'):.2f} dB (bicubic {mean('psnr_bicubic'):.2f}), on Y "
+          f"{mean('psnr_y'):.2f} dB (bicubic {mean('psnr_y_bicubic'):.2f}) over {len(rows)} "
+          "image(s)")
   print(f"jaxgan: wrote {len(written)} upscaled image(s) to {args.out}")
   return 0
 

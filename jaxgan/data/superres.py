@@ -31,7 +31,7 @@ from jaxgan.data import pipeline
 from jaxgan.errors import UsageError
 
 DEGRADATIONS = ("bicubic",)
-SCALES = (2, 3, 4, 8)
+SCALES = (2, 4)  # the generators: one or two pixel-shuffle x2 stages
 
 
 def settings(config) -> dict:

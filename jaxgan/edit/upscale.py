@@ -11,7 +11,8 @@ convolutions' zero padding.
 `evaluate=True` treats the inputs as high-resolution ground truth: each is cropped to
 a multiple of the scale, degraded as the training data are (antialiased bicubic by
 Pillow, 8-bit), upscaled, and PSNR of the result and of plain bicubic upscaling
-against the original are returned (on the RGB or grey values, no border shaved).
+against the original are returned: on all RGB values, and as the SR papers report it
+(on Y of rgb2ycbcr, `scale` border pixels shaved).
 """
 
 import os
@@ -35,6 +36,52 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
   """PSNR in dB of two uint8 images (peak 255)."""
   mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
   return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def luma(pixels: np.ndarray) -> np.ndarray:
+  """Y of uint8 RGB as MATLAB's rgb2ycbcr (16..235), float64; grey images pass through."""
+  if pixels.shape[-1] == 1:
+    return pixels[..., 0].astype(np.float64)
+  rgb = pixels.astype(np.float64) / 255.0
+  return 16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
+
+
+def psnr_y(a: np.ndarray, b: np.ndarray, shave: int) -> float:
+  """The SR papers' PSNR: on Y (rgb2ycbcr), `shave` border pixels cut (the scale)."""
+  ya, yb = luma(a), luma(b)
+  if shave:
+    ya, yb = ya[shave:-shave, shave:-shave], yb[shave:-shave, shave:-shave]
+  mse = np.mean((ya - yb) ** 2)
+  return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
+                    tile_pad: int = 16) -> tuple[np.ndarray, np.ndarray, dict]:
+  """Ground truth uint8 (H, W, C) -> (model output, bicubic output, PSNR row): cropped to
+  a multiple of the scale, downscaled by Pillow's bicubic, upscaled both ways."""
+  h, w = (original.shape[0] // scale) * scale, (original.shape[1] // scale) * scale
+  if h == 0 or w == 0:
+    raise UsageError(f"an image of {original.shape[1]}x{original.shape[0]} is smaller than "
+                     f"the scale ({scale}); nothing to evaluate")
+  original = original[:h, :w]
+  low = bicubic(original, (h // scale, w // scale))
+  sr8 = upscale_pixels(run, low, scale, tile, tile_pad)
+  base = bicubic(low, (h, w))
+  row = {"psnr": psnr(sr8, original), "psnr_bicubic": psnr(base, original),
+         "psnr_y": psnr_y(sr8, original, scale), "psnr_y_bicubic": psnr_y(base, original, scale)}
+  return sr8, base, row
+
+
+def upscale_pixels(run, pixels: np.ndarray, scale: int, tile: int = 0,
+                   tile_pad: int = 16) -> np.ndarray:
+  """uint8 (H, W, C) -> uint8 (H s, W s, C) by run (N, h, w, C) -> (N, h s, w s, C) on
+  [-1, 1] images: whole, or in tiles when the image is larger than `tile` > 0."""
+  lr = files_lib.to_unit(pixels)
+  if tile and max(lr.shape[:2]) > tile:
+    sr = tiles(lr, run, scale, tile, tile_pad)
+  else:
+    sr = np.asarray(run(lr[None]))[0]
+  return image_lib.to_uint8(sr)
 
 
 def tiles(lr: np.ndarray, run, scale: int, tile: int, tile_pad: int) -> np.ndarray:
@@ -62,7 +109,8 @@ def upscale_files(workdir: str, input_path: str, out_dir: str, *, tile: int = 0,
   """Upscales every image under `input_path` into `out_dir`.
 
   Returns:
-    (written paths, per-image PSNR rows {file, psnr, psnr_bicubic} when `evaluate`).
+    (written paths, per-image PSNR rows {file, psnr, psnr_bicubic, psnr_y, psnr_y_bicubic}
+    when `evaluate`).
   Refuses (UsageError, before writing anything) to replace existing files unless
   `overwrite`. With `panels`, each PNG shows bicubic | model [| original].
   """
@@ -84,23 +132,14 @@ def upscale_files(workdir: str, input_path: str, out_dir: str, *, tile: int = 0,
   written, rows = [], []
   for path, out_path in zip(files, outputs):
     pixels = files_lib.read_pixels(path, channels)
-    original = None
     if evaluate:
-      h, w = (pixels.shape[0] // scale) * scale, (pixels.shape[1] // scale) * scale
-      if h == 0 or w == 0:
-        raise UsageError(f"{path!r} is smaller than the scale ({scale}); nothing to evaluate")
-      original = pixels[:h, :w]
-      pixels = bicubic(original, (h // scale, w // scale))
-    lr = files_lib.to_unit(pixels)
-    if tile and max(lr.shape[:2]) > tile:
-      sr = tiles(lr, run, scale, tile, tile_pad)
+      sr8, base, row = evaluate_pixels(run, pixels, scale, tile, tile_pad)
+      rows.append({"file": path, **row})
+      h, w = sr8.shape[:2]
+      shown = [base, sr8, pixels[:h, :w]]
     else:
-      sr = np.asarray(run(lr[None]))[0]
-    sr8 = image_lib.to_uint8(sr)
-    base = bicubic(pixels, sr8.shape[:2])
-    if evaluate:
-      rows.append({"file": path, "psnr": psnr(sr8, original), "psnr_bicubic": psnr(base, original)})
-    shown = np.concatenate([base, sr8] + ([original] if evaluate else []), axis=1) if panels else sr8
-    files_lib.write_png(out_path, shown)
+      sr8 = upscale_pixels(run, pixels, scale, tile, tile_pad)
+      shown = [bicubic(pixels, sr8.shape[:2]), sr8]
+    files_lib.write_png(out_path, np.concatenate(shown, axis=1) if panels else sr8)
     written.append(out_path)
   return written, rows

@@ -9,6 +9,8 @@ One compiled function, in the order of BasicSR's SRGANModel / ESRGANModel
    through D *before* its update (D's parameters fixed, its BatchNorm in train mode, so
    its running statistics see these passes too).
 2. a D update on hr and on the fake of step 1, detached (made before G's update).
+With adv_weight 0 (the PSNR-oriented first phase, BasicSR's SRModel) D is neither run
+nor updated: the step is G's alone.
 
 Adversarial terms (logistic, BCE-with-logits against 1 / 0 as BasicSR's 'vanilla'):
 - standard (SRGAN): G minimises gan.g_loss(D(fake)); D minimises gan.d_loss(D(hr),
@@ -177,6 +179,7 @@ def superres_train_step(state: GANState, batch: dict, *, gan: GANDef,
   if o.perceptual_layer and "perceptual" not in state.extras:
     raise ValueError("superres.perceptual_layer is set but state.extras has no 'perceptual' "
                      "variables (init_extras)")
+  adversarial = o.adv_weight > 0
   fake, g_pullback, g_stats = jax.vjp(
       lambda p: _g_apply(gan, p, state.g.batch_stats, lr), state.g.params, has_aux=True)
   d0 = state.d
@@ -197,6 +200,8 @@ def superres_train_step(state: GANState, batch: dict, *, gan: GANDef,
       terms["g_perceptual"] = crit(feats(fake_images), hr_feats, o.perceptual_criterion)
       total += o.perceptual_weight * terms["g_perceptual"]
     stats = d0.batch_stats
+    if not adversarial:  # the PSNR-oriented phase (SRResNet, RRDBNet-PSNR): no D
+      return total, (stats, terms)
     if o.relativistic:  # BasicSR: D(hr) first, detached; then D(fake)
       real_logits, stats = _d_apply(gan, d0.params, stats, hr)
       fake_logits, stats = _d_apply(gan, d0.params, stats, fake_images)
@@ -214,6 +219,12 @@ def superres_train_step(state: GANState, batch: dict, *, gan: GANDef,
   if axis_name:
     g_grads = jax.lax.pmean(g_grads, axis_name)
   g_new = _apply_updates(state.g, g_grads, gan.g_tx, g_stats)
+
+  if not adversarial:  # D is neither run nor updated (BasicSR's SRModel has none)
+    zeros = jax.tree.map(jnp.zeros_like, d0.params)
+    return _finish(state, g_new, d0, zeros, g_grads, axis_name,
+                   skip_nonfinite=gan.skip_nonfinite, ema_decay=gan.ema_decay,
+                   g_total=g_total, **g_terms)
 
   fake_sg = jax.lax.stop_gradient(fake)
 

@@ -1,5 +1,6 @@
 """What a fresh run takes from outside before its first step: a generator trained by
-another run (config.init_generator_from), and frozen feature networks' weights.
+another run (config.init_generator_from), and the frozen VGG19 of the SR perceptual loss
+(superres.perceptual_weights, read with torch; then carried in the run's checkpoints).
 
 SRGAN and ESRGAN train in two phases, as their papers do: a PSNR-oriented generator
 first (SRResNet with MSE; RRDBNet with L1), then the GAN initialised from it. Phase 2's
@@ -45,13 +46,41 @@ def _generator_from_run(path: str, expected) -> dict:
   return {"params": params, "batch_stats": stats}
 
 
-def load(config, abstract: GANState) -> dict:
+def _perceptual_weights(config, expected) -> dict:
+  """The VGG19 of the SR perceptual loss from superres.perceptual_weights (torchvision's
+  vgg19-dcbb9e9d.pth), cut at superres.perceptual_layer."""
+  from jaxgan.models import vgg
+  group = config.get("superres") or {}
+  path = os.path.expanduser(group.get("perceptual_weights", "") or "")
+  if not path:
+    raise UsageError("superres.perceptual_weight > 0 needs superres.perceptual_weights: "
+                     "torchvision's ImageNet VGG19 file (vgg19-dcbb9e9d.pth); a VGG with "
+                     "random weights measures nothing")
+  if not os.path.isfile(path):
+    raise UsageError(f"superres.perceptual_weights {path!r} does not exist")
+  try:
+    variables = vgg.load_torchvision_vgg19(path, group.get("perceptual_layer"))
+  except ImportError as e:
+    raise UsageError(str(e)) from None
+  except Exception as e:  # not a torch file, not a VGG19: one line
+    raise UsageError(f"superres.perceptual_weights {path!r}: {type(e).__name__}: "
+                     f"{str(e).splitlines()[0] if str(e) else ''}") from None
+  if _shapes(variables) != _shapes(expected):
+    raise UsageError(f"superres.perceptual_weights {path!r} is not torchvision's VGG19 "
+                     "(its layers' shapes differ)")
+  return variables
+
+
+def load(config, abstract: GANState, gan) -> dict:
   """What to put into a fresh state ({} when nothing): read now, before any write."""
   out = {}
   path = config.get("init_generator_from", "")
   if path:
     out["generator"] = _generator_from_run(
         path, {"params": abstract.g.params, "batch_stats": abstract.g.batch_stats})
+  o = gan.superres
+  if o is not None and o.perceptual_layer and o.perceptual_weight > 0:
+    out["perceptual"] = _perceptual_weights(config, abstract.extras["perceptual"])
   return out
 
 
@@ -64,4 +93,6 @@ def apply(state: GANState, loaded: dict, place) -> GANState:
                                             batch_stats=place(g["batch_stats"])))
     if state.g_ema:  # the average starts at the loaded generator, not at random weights
       state = state.replace(g_ema=place(g["params"]))
+  if "perceptual" in loaded:
+    state = state.replace(extras={**state.extras, "perceptual": place(loaded["perceptual"])})
   return state
