@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
   c.num_samples = 64              # fixed-z sample grid size
+  c.init_generator_from = ""      # a run whose generator starts this one (SRGAN's 2nd phase)
   c.progress_bar = True
   # Periodic evaluation (jaxgan.metrics.periodic): every_steps=0 turns it off.
   c.eval = ml_collections.ConfigDict(dict(every_steps=0, metrics="fid,kid", num_samples=2000,

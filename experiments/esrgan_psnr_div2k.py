@@ -16,8 +16,7 @@ def get_config():
   c.model = ml_collections.ConfigDict(dict(name="esrgan", g_width=64, num_blocks=23, growth=32,
                                            d_width=64))
   # BasicSR's L1 weight 1.0 on [0, 1] images is 0.5 on jaxgan's [-1, 1] (superres_step.py).
-  c.superres = ml_collections.ConfigDict(dict(
-      scale=4, pixel_loss="l1", pixel_weight=0.5, perceptual_layer="", adv_weight=0.0))
+  c.superres.update(dict(pixel_loss="l1", pixel_weight=0.5))
   for opt in (c.optimizer_g, c.optimizer_d):
     opt.update(dict(lr=2e-4, b1=0.9, b2=0.99, decay="step",
                     milestones=[200_000, 400_000, 600_000, 800_000], gamma=0.5))

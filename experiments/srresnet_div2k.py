@@ -23,8 +23,10 @@ def get_config():
   c.shuffle_buffer = 800
   c.model = ml_collections.ConfigDict(dict(name="srgan", g_width=64, num_blocks=16,
                                            d_width=64, dense_width=1024))
-  c.superres = ml_collections.ConfigDict(dict(
-      scale=4, pixel_loss="mse", pixel_weight=1.0, perceptual_layer="", adv_weight=0.0))
+  c.superres = ml_collections.ConfigDict(dict(   # train/superres_step.py SROptions
+      scale=4, pixel_loss="mse", pixel_weight=1.0, perceptual_layer="",
+      perceptual_criterion="mse", perceptual_weight=0.0, adv_weight=0.0, relativistic=False,
+      perceptual_weights=""))        # torchvision's vgg19-dcbb9e9d.pth when perceptual is on
   c.loss = "dcgan"
   c.optimizer_g = ml_collections.ConfigDict(dict(name="adam", lr=1e-4, b1=0.9, b2=0.999))
   c.optimizer_d = ml_collections.ConfigDict(dict(name="adam", lr=1e-4, b1=0.9, b2=0.999))

@@ -1,0 +1,136 @@
+"""Super-resolution end to end through the CLI: SRGAN on the embedded photos, previews,
+the PSNR phase without D, a second phase started from the first (init_generator_from),
+`jaxgan upscale` (whole, tiled, --evaluate) and the refusals that protect user data."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import cli
+from jaxgan.edit import upscale
+from helpers import REPO
+
+CONFIG = os.path.join(REPO, "experiments", "srgan_photos.py")
+TINY = ("--config.image_size=16", "--config.model.g_width=4", "--config.model.num_blocks=1",
+        "--config.model.d_width=4", "--config.model.dense_width=8", "--config.batch_size=8",
+        "--config.log_every_steps=2", "--config.sample_every_steps=2",
+        "--config.checkpoint_every_steps=2", "--config.num_samples=2",
+        "--config.progress_bar=false")
+
+
+def _train(workdir, tfds_dir, steps, *extra):
+  return cli.main(["train", "--config", CONFIG, "--workdir", str(workdir),
+                   f"--config.data_dir={tfds_dir}", f"--config.num_train_steps={steps}",
+                   *TINY, *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tfds_dir):
+  """A PSNR-phase run (MSE only, no D), and a GAN run started from its generator."""
+  root = tmp_path_factory.mktemp("sr")
+  assert _train(root / "psnr", tfds_dir, 2, "--config.superres.adv_weight=0") == 0
+  assert _train(root / "gan", tfds_dir, 2, f"--config.init_generator_from={root / 'psnr'}") == 0
+  return root
+
+
+def _rows(workdir):
+  with open(workdir / "metrics.jsonl") as f:
+    return {r["step"]: r for r in map(json.loads, f)}
+
+
+def test_phases_log_their_terms(trained):
+  psnr, gan = _rows(trained / "psnr"), _rows(trained / "gan")
+  assert "g_pixel" in psnr[2] and "g_loss" not in psnr[2] and psnr[2]["d_grad_norm"] == 0.0
+  for key in ("g_pixel", "g_loss", "d_loss", "d_real", "d_fake", "g_total"):
+    assert np.isfinite(gan[2][key]), key
+  # bicubic | G(LR) | HR panels of 16x16 patches
+  grid = np.asarray(Image.open(trained / "gan" / "samples" / "step_0000002.png"))
+  assert grid.shape[0] in (16 + 4, 2 * 16 + 6) and grid.shape[1] % (48 + 2) == 2
+
+
+def _photos(path, sizes=((20, 28), (13, 17))):
+  rng = np.random.default_rng(0)
+  path.mkdir()
+  for i, size in enumerate(sizes):
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path / f"{i}.png")
+  return path
+
+
+def test_upscale_writes_4x_images_and_evaluates(trained, tmp_path, capsys):
+  photos = _photos(tmp_path / "in")
+  out = tmp_path / "out"
+  base = ["upscale", "--workdir", str(trained / "gan"), "--input", str(photos)]
+  assert cli.main(base + ["--out", str(out)]) == 0
+  assert np.asarray(Image.open(out / "0.png")).shape == (80, 112, 3)
+  assert np.asarray(Image.open(out / "1.png")).shape == (52, 68, 3)
+  assert cli.main(base + ["--out", str(out)]) == 2   # exists: refused
+  assert cli.main(base + ["--out", str(tmp_path / "ev"), "--evaluate", "--panels"]) == 0
+  text = capsys.readouterr().out
+  assert "mean PSNR" in text and "on Y" in text
+  # ground truth cropped to a multiple of 4: 20x28 -> bicubic | model | original
+  assert np.asarray(Image.open(tmp_path / "ev" / "0.png")).shape == (20, 84, 3)
+
+
+def test_tiles_equal_the_whole_image_away_from_the_border(trained):
+  from jaxgan.generate import load_run
+  from jaxgan.train.superres_step import upscale as g_upscale
+  import jax
+  _, gan, state = load_run(str(trained / "gan"))
+  run = jax.jit(lambda x: g_upscale(gan, state.g.params, state.g.batch_stats, x))
+  rng = np.random.default_rng(1)
+  lr = rng.uniform(-1, 1, (40, 36, 3)).astype(np.float32)
+  whole = np.asarray(run(lr[None]))[0]
+  tiled = upscale.tiles(lr, run, 4, tile=12, tile_pad=12)  # context >= the tiny G's reach
+  assert tiled.shape == whole.shape == (160, 144, 3)
+  m = 4 * 12
+  np.testing.assert_allclose(tiled[m:-m, m:-m], whole[m:-m, m:-m], atol=1e-5)
+
+
+def test_psnr_on_y_follows_the_sr_convention():
+  a = np.full((8, 8, 3), 100, np.uint8)
+  b = a.copy()
+  b[0, 0] = 110                        # in the shaved border: ignored
+  assert upscale.psnr_y(a, b, shave=1) == float("inf")
+  b[4, 4] = (110, 110, 110)            # Y moves by 10 * (65.481 + 128.553 + 24.966) / 255
+  dy = 10 * (65.481 + 128.553 + 24.966) / 255
+  expected = 10 * np.log10(255.0 ** 2 / (dy ** 2 / 36))
+  assert upscale.psnr_y(a, b, shave=1) == pytest.approx(expected)
+
+
+def test_refusals(trained, tmp_path, tfds_dir, capsys):
+  # A perceptual loss needs the VGG weights: refused before the workdir exists.
+  target = tmp_path / "vgg"
+  assert _train(target, tfds_dir, 2, "--config.superres.perceptual_layer=relu5_4",
+                "--config.superres.perceptual_weight=0.006") == 2
+  assert "needs superres.perceptual_weights" in capsys.readouterr().err
+  assert not target.exists()
+  assert cli.main(["generate", "--workdir", str(trained / "gan"), "--num", "2",
+                   "--out", str(tmp_path / "s.npz")]) == 2
+  assert "jaxgan upscale" in capsys.readouterr().err
+  photos = _photos(tmp_path / "in")
+  assert cli.main(["translate", "--workdir", str(trained / "gan"), "--input", str(photos),
+                   "--out", str(tmp_path / "o")]) == 2
+  assert "use `jaxgan upscale`" in capsys.readouterr().err
+
+
+def test_vgg_weights_file_is_read_into_a_fresh_state(tmp_path):
+  torch = pytest.importorskip("torch")
+  import jax
+  from jaxgan.models import vgg
+  from jaxgan.train import warm_start
+  import ml_collections
+  variables = vgg.init_variables("relu5_4", jax.random.PRNGKey(3))
+  sd = {f"features.{k.split('_')[1]}.weight":
+        torch.from_numpy(np.transpose(np.asarray(v["kernel"]), (3, 2, 0, 1)).copy())
+        for k, v in variables["params"].items()}
+  sd.update({f"features.{k.split('_')[1]}.bias": torch.from_numpy(np.asarray(v["bias"]))
+             for k, v in variables["params"].items()})
+  torch.save(sd, tmp_path / "vgg19.pth")
+  config = ml_collections.ConfigDict({"superres": {"perceptual_weights": str(tmp_path / "vgg19.pth"),
+                                                   "perceptual_layer": "relu5_4"}})
+  loaded = warm_start._perceptual_weights(config, variables)
+  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(variables)):
+    np.testing.assert_array_equal(a, b)
