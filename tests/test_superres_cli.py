@@ -126,7 +126,7 @@ def test_vgg_weights_file_is_read_into_a_fresh_state(tmp_path):
   sd = {f"features.{k.split('_')[1]}.weight":
         torch.from_numpy(np.transpose(np.asarray(v["kernel"]), (3, 2, 0, 1)).copy())
         for k, v in variables["params"].items()}
-  sd.update({f"features.{k.split('_')[1]}.bias": torch.from_numpy(np.asarray(v["bias"]))
+  sd.update({f"features.{k.split('_')[1]}.bias": torch.from_numpy(np.array(v["bias"]))
              for k, v in variables["params"].items()})
   torch.save(sd, tmp_path / "vgg19.pth")
   config = ml_collections.ConfigDict({"superres": {"perceptual_weights": str(tmp_path / "vgg19.pth"),
