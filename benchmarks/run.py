@@ -61,9 +61,10 @@ MODELS = {
     # attention, SN-PatchGAN D; 256x256, batch 16. Both sides get the same fixed holes.
     "inpaint256": ModelSpec("deepfill_places2.py", dict(image_size=256, channels=3), 16,
                             "inpaint"),
+    # SRGAN-VGG54 x4 (Ledig et al. 2017): SRResNet (16 blocks) + SRGAN D on 96x96 HR crops,
+    # MSE of VGG19 relu5_4 features (random weights: the same arithmetic) + 1e-3 GAN, batch 16.
+    "srgan_x4": ModelSpec("srgan_div2k.py", dict(image_size=96, channels=3), 16, "srgan"),
 }
-# Named by the issue; they join MODELS as their train steps land.
-PLANNED = ("srgan_x4",)
 
 
 @dataclass
@@ -199,6 +200,10 @@ def batch_shapes(config, batch: int) -> dict:
          "label": jax.ShapeDtypeStruct((batch,), np.int32)}
   if build.is_translation(config):
     out["input"] = jax.ShapeDtypeStruct((*shape[:-1], models.input_channels(config)), np.float32)
+  if config.model.name in models.SUPERRES_MODELS:  # the low-resolution input
+    s = models.superres_scale(config)
+    out["input"] = jax.ShapeDtypeStruct((batch, shape[1] // s, shape[2] // s, shape[3]),
+                                        np.float32)
   if config.model.name in models.INPAINT_MODELS:  # given, so the peers fill the same holes
     out["mask"] = jax.ShapeDtypeStruct((*shape[:-1], 1), np.float32)
   return out
@@ -308,6 +313,10 @@ class TorchImpl(Impl):
     # The step's arguments: a real batch, two image batches for translation, or images and
     # jaxgan's holes for inpainting.
     self._real = (image(), image()) if spec.torch_peer in ("pix2pix", "cyclegan") else (image(),)
+    if spec.torch_peer == "srgan":  # LR in [0, 1] (the SRResNet's input), HR in [-1, 1]
+      size = o["image_size"]
+      self._real = (torch.rand(batch, o["channels"], size // 4, size // 4, device=self.device),
+                    image())
     if spec.torch_peer == "inpaint":
       from jaxgan.data import masks
       holes = np.asarray(masks.random_masks(jax.random.PRNGKey(0), np.arange(batch),
@@ -343,6 +352,11 @@ class TorchImpl(Impl):
                                           use_dropout=True),
               torch_pix2pix.NLayerDiscriminator(2 * c, width or 64, 3)]
       nets = [torch_pix2pix.init_weights(n) for n in nets]
+    elif peer == "srgan":  # G, D and the frozen VGG19 of the perceptual loss
+      from benchmarks import torch_srgan
+      nets = [torch_srgan.SRResNet(c, width or 64, 16, 4),
+              torch_srgan.SRGANDiscriminator(c, width or 64, size, 1024),
+              torch_srgan.VGGFeatureExtractor("relu5_4", range_norm=True)]
     elif peer == "inpaint":
       from benchmarks import torch_inpaint
       nets = [torch_inpaint.Generator(c + 2, c, width or 48),
@@ -360,9 +374,16 @@ class TorchImpl(Impl):
   @staticmethod
   def _make_trainer(peer: str):
     from benchmarks import torch_cyclegan, torch_dcgan, torch_inpaint, torch_pix2pix, torch_sngan
+
+    def _srgan_trainer(g, d, vgg, *, device, precision):  # SRGAN-VGG54, as srgan_div2k.py
+      from benchmarks import torch_srgan
+      return torch_srgan.make_trainer(g, d, vgg, device=device, precision=precision, mode="srgan",
+                                      pixel_loss="none", perceptual_criterion="mse",
+                                      perceptual_weight=0.006, adv_weight=1e-3, lr=1e-4,
+                                      betas=(0.9, 0.999))
     return {"dcgan": torch_dcgan.make_trainer, "sngan": torch_sngan.make_trainer,
             "pix2pix": torch_pix2pix.make_trainer, "cyclegan": torch_cyclegan.make_trainer,
-            "inpaint": torch_inpaint.make_trainer}[peer]
+            "inpaint": torch_inpaint.make_trainer, "srgan": _srgan_trainer}[peer]
 
   def _sync(self):
     if self.device.type == "cuda":
@@ -520,14 +541,7 @@ def main(argv=None) -> int:
                  help="float32 on TF32 tensor cores: on/off in both frameworks, or each's default")
   p.add_argument("--json", default=None)
   a = p.parse_args(argv)
-  if a.models == "all":
-    models = list(MODELS)
-  else:
-    requested = [n for n in a.models.split(",") if n]
-    planned = [n for n in requested if n in PLANNED]
-    if planned:
-      print(f"# not benchmarked yet (no train step in jaxgan): {', '.join(planned)}", file=sys.stderr)
-    models = _names(",".join(n for n in requested if n not in PLANNED), MODELS, "models")
+  models = list(MODELS) if a.models == "all" else _names(a.models, MODELS, "models")
   precisions = _names(a.precision, ("f32", "bf16"), "precisions")
   peers = _names(a.peers, ("torch", "torch-compile"), "peers")
   command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)

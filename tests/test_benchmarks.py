@@ -64,7 +64,7 @@ def test_unknown_model_is_a_clear_error():
   proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--models", "nope"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0 and ("unknown models nope; valid: dcgan64, dcgan32, sngan32, stylegan2_64, "
-                                   "stylegan2_256, pix2pix256, cyclegan256, inpaint256") in proc.stderr
+                                   "stylegan2_256, pix2pix256, cyclegan256, inpaint256, srgan_x4") in proc.stderr
 
 
 @pytest.mark.slow  # compiles a (tiny) StyleGAN2 step: about two minutes on 2 cores
@@ -83,7 +83,7 @@ def test_stylegan2_smoke_with_width(tmp_path):
 
 
 @pytest.mark.parametrize("model,width", [("pix2pix256", 2), ("cyclegan256", 2),
-                                         ("inpaint256", 4)])
+                                         ("inpaint256", 4), ("srgan_x4", 4)])
 def test_image_model_smoke_with_its_pytorch_peer(tmp_path, model, width):
   """The image-to-image steps run in the harness on synthetic batches, beside the
   reference's PyTorch step when torch is installed; FLOPs counted from XLA."""
