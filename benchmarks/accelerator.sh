@@ -8,9 +8,9 @@
 #                                                 (only the groups a short lease missed)
 #
 # Models run in the order of benchmarks.run.MODELS (DCGAN, SNGAN, StyleGAN2, then pix2pix
-# and CycleGAN at batch 1) and each group's JSON is written as it finishes, so a run cut
-# short by BENCH_TIMEOUT keeps what it measured; a short lease can name the groups it needs
-# (e.g. MODELS=pix2pix256,cyclegan256). On a CPU, raise the timeouts (SCALING_TIMEOUT too:
+# and CycleGAN at batch 1, DeepFill v2 at 256 and SRGAN x4 at batch 16) and each group's
+# JSON is written as it finishes, so a run cut short by BENCH_TIMEOUT keeps what it
+# measured; a short lease can name the groups it needs (e.g. MODELS=inpaint256,srgan_x4). On a CPU, raise the timeouts (SCALING_TIMEOUT too:
 # it compiles two steps).
 #
 # Needs jax, flax, optax, orbax-checkpoint, numpy and (for the peers) torch; no TensorFlow
