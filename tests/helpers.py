@@ -43,3 +43,27 @@ def translation_batch(c: ml_collections.ConfigDict, seed: int = 0) -> dict:
   shape = (c.batch_size, c.image_size, c.image_size)
   return {"input": rng.uniform(-1, 1, (*shape, c.input_channels)).astype(np.float32),
           "image": rng.uniform(-1, 1, (*shape, c.channels)).astype(np.float32)}
+
+
+def load_fixture(name: str) -> dict:
+  """tests/fixtures/NAME (.npz) as a dict of arrays."""
+  with np.load(os.path.join(REPO, "tests", "fixtures", name)) as data:
+    return {k: data[k] for k in data.files}
+
+
+def fixture_group(ref: dict, prefix: str) -> dict:
+  """The arrays stored as 'PREFIX/key', keyed by 'key' (one network's state_dict)."""
+  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+
+
+def assert_close_scaled(actual, desired, rtol: float = 1e-5) -> None:
+  """Equal to `rtol` relative to each value and to the output's scale (a flat atol would
+  be loose on small outputs such as logits or G's images at init)."""
+  np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * np.abs(desired).max())
+
+
+def run_rows(workdir) -> dict:
+  """A run's metrics.jsonl rows by step."""
+  import json
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return {r["step"]: r for r in map(json.loads, f)}

@@ -2,7 +2,6 @@
 fake pool is part of the state), previews, `jaxgan translate --direction`, the judge."""
 
 import importlib.util
-import json
 import os
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from PIL import Image
 
 from jaxgan import cli
-from helpers import REPO
+from helpers import REPO, run_rows as _rows
 
 CONFIG = os.path.join(REPO, "experiments", "cyclegan_edges2digits.py")
 TINY = ("--config.image_size=16", "--config.load_size=16", "--config.model.g_width=4",
@@ -33,11 +32,6 @@ def trained(tmp_path_factory, tfds_dir):
   assert _train(root / "resumed", tfds_dir, 4, "--allow-config-change", "num_train_steps") == 0
   assert _train(root / "straight", tfds_dir, 4) == 0
   return root
-
-
-def _rows(workdir):
-  with open(workdir / "metrics.jsonl") as f:
-    return {r["step"]: r for r in map(json.loads, f)}
 
 
 def test_resume_is_exact_with_the_pool_in_the_state(trained):

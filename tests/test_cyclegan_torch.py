@@ -1,35 +1,23 @@
 """The Flax CycleGAN networks equal the authors' PyTorch ones (fixture from
 scripts/export_cyclegan_torch_reference.py; no torch needed here)."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgan.models import cyclegan, pix2pix, torch_import
+from helpers import load_fixture, fixture_group as _state, assert_close_scaled as _close
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "cyclegan_torch_reference.npz")
+FIXTURE = "cyclegan_torch_reference.npz"
 IMPLS = ["lax", "rearranged"]
 NETS = ("g_a", "g_b", "d_a", "d_b")
 G_TERMS = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
 
 
-def _close(actual, desired):
-  # 1e-5 relative to each output's scale, as tests/test_pix2pix_torch.py; the largest
-  # error seen is ~1.2e-6 of it.
-  np.testing.assert_allclose(actual, desired, rtol=1e-5, atol=1e-5 * np.abs(desired).max())
-
-
 @pytest.fixture(scope="module")
 def ref():
-  data = np.load(FIXTURE)
-  return {k: data[k] for k in data.files}
-
-
-def _state(ref, prefix):
-  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+  return load_fixture(FIXTURE)
 
 
 def _generator(ref, impl="auto"):

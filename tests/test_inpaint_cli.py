@@ -2,7 +2,6 @@
 the step (the same holes under jit or pmap on 8 devices), preview, `jaxgan
 inpaint` with mask files and drawn masks, and the refusals that protect user data."""
 
-import json
 import os
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from PIL import Image
 
 from jaxgan import cli
-from helpers import REPO
+from helpers import REPO, run_rows as _rows
 
 CONFIG = os.path.join(REPO, "experiments", "deepfill_digits.py")
 TINY = ("--config.image_size=16", "--config.model.g_width=4", "--config.model.d_width=4",
@@ -33,11 +32,6 @@ def trained(tmp_path_factory, tfds_dir):
   assert _train(root / "straight", tfds_dir, 4) == 0
   assert _train(root / "pmap", tfds_dir, 4, "--config.parallel=pmap") == 0
   return root
-
-
-def _rows(workdir):
-  with open(workdir / "metrics.jsonl") as f:
-    return {r["step"]: r for r in map(json.loads, f)}
 
 
 def test_training_logs_finite_losses_and_pmap_draws_the_same_holes(trained):

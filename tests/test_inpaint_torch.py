@@ -3,7 +3,6 @@ nipponjo/deepfillv2-pytorch module tree, benchmarks/torch_inpaint.py): fixture f
 scripts/export_inpaint_torch_reference.py; no torch needed here."""
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -15,23 +14,14 @@ from jaxgan import losses
 from jaxgan.models import inpaint, torch_import
 from jaxgan.train.inpaint_step import InpaintOptions, inpaint_train_step
 from jaxgan.train.state import GANDef, GANState, NetState
+from helpers import load_fixture, fixture_group as _state, assert_close_scaled as _close
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "inpaint_torch_reference.npz")
-
-
-def _close(actual, desired, rtol=1e-5):
-  # 1e-5 relative to each output's scale (flat atol would be loose on small logits).
-  np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * np.abs(desired).max())
+FIXTURE = "inpaint_torch_reference.npz"
 
 
 @pytest.fixture(scope="module")
 def ref():
-  data = np.load(FIXTURE)
-  return {k: data[k] for k in data.files}
-
-
-def _state(ref, prefix):
-  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+  return load_fixture(FIXTURE)
 
 
 def _nets(ref):

@@ -1,7 +1,6 @@
 """pix2pix end to end through the CLI: train on the embedded edges2digits, resume, preview
 grids, `jaxgan translate` on side-by-side files, and the refusals that protect user data."""
 
-import json
 import os
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from PIL import Image
 
 from jaxgan import cli
-from helpers import REPO
+from helpers import REPO, run_rows as _rows
 
 CONFIG = os.path.join(REPO, "experiments", "pix2pix_edges2digits.py")
 TINY = ("--config.image_size=16", "--config.load_size=16", "--config.model.g_width=4",
@@ -34,11 +33,6 @@ def trained(tmp_path_factory, tfds_dir):
   assert _train(resumed, tfds_dir, 4, "--allow-config-change", "num_train_steps") == 0
   assert _train(straight, tfds_dir, 4) == 0
   return root
-
-
-def _rows(workdir):
-  with open(workdir / "metrics.jsonl") as f:
-    return {r["step"]: r for r in map(json.loads, f)}
 
 
 def test_training_logs_the_pix2pix_losses_and_resumes_exactly(trained):

@@ -1,34 +1,25 @@
 """The Flax pix2pix networks equal the authors' PyTorch ones (fixture from
 scripts/export_pix2pix_torch_reference.py; no torch needed here)."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgan.models import pix2pix, torch_import
+from helpers import load_fixture, fixture_group as _state, assert_close_scaled as _close
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "pix2pix_torch_reference.npz")
+FIXTURE = "pix2pix_torch_reference.npz"
 TOL = dict(rtol=1e-5, atol=1e-5)
 # Outputs: 1e-5 relative to each output's scale (G's eval-mode images are ~0.06 at most at
 # init, where a flat atol of 1e-5 would be loose); the largest error seen is ~1e-6 of it.
 
-
-def _close(actual, desired):
-  np.testing.assert_allclose(actual, desired, rtol=1e-5, atol=1e-5 * np.abs(desired).max())
 IMPLS = ["lax", "rearranged"]
 
 
 @pytest.fixture(scope="module")
 def ref():
-  data = np.load(FIXTURE)
-  return {k: data[k] for k in data.files}
-
-
-def _state(ref, prefix):
-  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+  return load_fixture(FIXTURE)
 
 
 def _apply(module, variables, x, train):

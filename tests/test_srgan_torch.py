@@ -4,7 +4,6 @@ RRDBNet / VGGStyleDiscriminator / VGG19 features and optimize_parameters; no tor
 
 import dataclasses
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -16,30 +15,21 @@ from jaxgan import losses
 from jaxgan.models import srgan, torch_import, vgg
 from jaxgan.train import superres_step
 from jaxgan.train.state import GANDef, GANState, NetState
+from helpers import load_fixture, fixture_group as _state, assert_close_scaled as _close
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "srgan_torch_reference.npz")
+FIXTURE = "srgan_torch_reference.npz"
 IMPLS = ["lax", "rearranged"]
 VGG_DIV = 16
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
-def _close(actual, desired, rtol=1e-5):
-  # 1e-5 relative to each output's scale.
-  np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * np.abs(desired).max())
-
-
 @pytest.fixture(scope="module")
 def ref():
-  data = np.load(FIXTURE)
-  return {k: data[k] for k in data.files}
+  return load_fixture(FIXTURE)
 
 
 def _img(codes):
   return codes.astype(np.float32) / np.float32(127.5) - np.float32(1)
-
-
-def _state(ref, prefix):
-  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
 
 
 def _nets(impl):

@@ -2,7 +2,6 @@
 the PSNR phase without D, a second phase started from the first (init_generator_from),
 `jaxgan upscale` (whole, tiled, --evaluate) and the refusals that protect user data."""
 
-import json
 import os
 
 import numpy as np
@@ -11,7 +10,7 @@ from PIL import Image
 
 from jaxgan import cli
 from jaxgan.edit import upscale
-from helpers import REPO
+from helpers import REPO, run_rows as _rows
 
 CONFIG = os.path.join(REPO, "experiments", "srgan_photos.py")
 TINY = ("--config.image_size=16", "--config.model.g_width=4", "--config.model.num_blocks=1",
@@ -34,11 +33,6 @@ def trained(tmp_path_factory, tfds_dir):
   assert _train(root / "psnr", tfds_dir, 2, "--config.superres.adv_weight=0") == 0
   assert _train(root / "gan", tfds_dir, 2, f"--config.init_generator_from={root / 'psnr'}") == 0
   return root
-
-
-def _rows(workdir):
-  with open(workdir / "metrics.jsonl") as f:
-    return {r["step"]: r for r in map(json.loads, f)}
 
 
 def test_phases_log_their_terms(trained):

@@ -1,26 +1,20 @@
 """The Flax DCGAN equals the PyTorch tutorial's networks (fixture from scripts/export_...py)."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgan.models import dcgan, torch_import
+from helpers import load_fixture, fixture_group as _state
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "dcgan_torch_reference.npz")
+FIXTURE = "dcgan_torch_reference.npz"
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
 def ref():
-  data = np.load(FIXTURE)
-  return {k: data[k] for k in data.files}
-
-
-def _state(ref, prefix):
-  return {k.split("/", 1)[1]: v for k, v in ref.items() if k.startswith(prefix + "/")}
+  return load_fixture(FIXTURE)
 
 
 @pytest.mark.parametrize("impl", ["lax", "rearranged"])
