@@ -3,7 +3,8 @@
 BasicSR's options/train/ESRGAN/train_RRDBNet_PSNR_x4.yml (the authors' code): RRDBNet
 (23 RRDBs, 64 features, growth 32), L1 loss, Adam 2e-4 (0.9, 0.99), halved at 200k,
 400k, 600k and 800k of 10^6 updates, batch 16 of 128x128 HR crops with flips and
-rotations. The authors train on DF2K (DIV2K + Flickr2K); TFDS has DIV2K.
+rotations, an EMA of G (0.999). The authors train on DF2K (DIV2K + Flickr2K); TFDS has
+DIV2K.
 """
 
 import ml_collections
@@ -21,4 +22,5 @@ def get_config():
     opt.update(dict(lr=2e-4, b1=0.9, b2=0.99, decay="step",
                     milestones=[200_000, 400_000, 600_000, 800_000], gamma=0.5))
   c.num_train_steps = 1_000_000
+  c.ema_decay = 0.999                # BasicSR's ema_decay: `upscale` uses the average
   return c

@@ -126,7 +126,8 @@ def upscale_files(workdir: str, input_path: str, out_dir: str, *, tile: int = 0,
   import jax
   from jaxgan.train.superres_step import upscale
   scale, channels = gan.superres.scale, config.channels
-  params, stats = state.g.params, state.g.batch_stats
+  from jaxgan.train.state import sampling_params
+  params, stats = sampling_params(state), state.g.batch_stats  # the EMA G when the run keeps one
   g = jax.jit(lambda p, s, x: upscale(gan, p, s, x))  # the weights are arguments, not constants
   run = lambda x: g(params, stats, x)
   written, rows = [], []

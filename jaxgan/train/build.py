@@ -159,12 +159,15 @@ def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:
                 ema_decay=float(ema), stylegan2=o)
 
 
-def _plain_step_only(config, what: str) -> None:
+def _plain_step_only(config, what: str, ema: bool = False) -> None:
+  """Refuses the default step's options a model's own step does not have (`ema`: its
+  step keeps a generator EMA, ema_decay in [0, 1))."""
+  decay = config.get("ema_decay", 0.0)
   _check(config.get("penalty", "none") == "none" and config.get("n_critic", 1) == 1
          and config.get("grad_accum_steps", 1) == 1 and not config.get("augment", "")
-         and models.pack_size(config) == 1 and config.get("ema_decay", 0.0) == 0.0,
+         and models.pack_size(config) == 1 and (0.0 <= decay < 1.0 if ema else decay == 0.0),
          f"model {what} supports penalty=none, n_critic=1, grad_accum_steps=1, "
-         "augment='', model.pack=1 and ema_decay=0")
+         f"augment='', model.pack=1 and {'ema_decay in [0, 1)' if ema else 'ema_decay=0'}")
 
 
 def _options(cls, config, group: str, fixed: dict, not_options: tuple[str, ...] = ()):
@@ -262,8 +265,9 @@ def build_superres(config: ml_collections.ConfigDict, *,
   _check(not losses.batch_coupled(d_loss) and not losses.needs_real_logits(g_loss),
          f"model {config.model.name} takes its relativistic loss from superres.relativistic; "
          f"set loss to a per-example one (dcgan: BasicSR's vanilla), got {config.loss!r}")
-  _plain_step_only(config, config.model.name)
-  return _gan_def(config, "superres", o, bn_axis_name=bn_axis_name)
+  _plain_step_only(config, config.model.name, ema=True)  # ESRGAN keeps an EMA of G (0.999)
+  return _gan_def(config, "superres", o, bn_axis_name=bn_axis_name,
+                  ema_decay=float(config.get("ema_decay", 0.0)))
 
 
 def build_inpaint(config: ml_collections.ConfigDict) -> GANDef:
