@@ -113,7 +113,8 @@ def _toy(**overrides):
     ("penalty", "gp", "needs penalty_weight > 0"),
     ("n_critic", "3", "multiple of n_critic=3"),
     ("ema_decay", "1.5", "ema_decay must be in"),
-    ("model.name", "big", "unknown model .big.; valid: cyclegan, dcgan, mlp, pix2pix, resnet, stylegan2"),
+    ("model.name", "big", "unknown model .big.; valid: cyclegan, dcgan, deepfill, esrgan, mlp, pix2pix, "
+     "resnet, srgan, stylegan2"),
 ])
 def test_bad_config_fields_are_usage_errors(field, value, match):
   with pytest.raises(UsageError, match=match):
