@@ -449,7 +449,7 @@ def _train(config, workdir, allow_changes, stop: _StopRequests) -> GANState:
     evaluator, eval_every = _make_evaluator(config)  # bad metric names fail before any write
     # A fresh run's warm start (init_generator_from, frozen feature weights), read now.
     loaded = {} if restored is not None else warm_start.load(
-        config, abstract_state(gan, config, mesh), gan)
+        config, lambda: abstract_state(gan, config, mesh), gan)
   except BaseException:
     if ckpt is not None:
       ckpt.close()

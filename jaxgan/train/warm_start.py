@@ -71,15 +71,20 @@ def _perceptual_weights(config, expected) -> dict:
   return variables
 
 
-def load(config, abstract: GANState, gan) -> dict:
-  """What to put into a fresh state ({} when nothing): read now, before any write."""
+def load(config, abstract_state, gan) -> dict:
+  """What to put into a fresh state ({} when nothing): read now, before any write.
+  `abstract_state()` gives the state's shapes (traced only when something is loaded)."""
   out = {}
   path = config.get("init_generator_from", "")
+  o = gan.superres
+  perceptual = o is not None and o.perceptual_layer and o.perceptual_weight > 0
+  if not path and not perceptual:
+    return out
+  abstract = abstract_state()
   if path:
     out["generator"] = _generator_from_run(
         path, {"params": abstract.g.params, "batch_stats": abstract.g.batch_stats})
-  o = gan.superres
-  if o is not None and o.perceptual_layer and o.perceptual_weight > 0:
+  if perceptual:
     out["perceptual"] = _perceptual_weights(config, abstract.extras["perceptual"])
   return out
 
