@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jaxgan.data import pipeline
+from jaxgan.data import paired, pipeline  # decoding and [-1, 1] finishing as paired data
 from jaxgan.errors import UsageError
 
 DEGRADATIONS = ("bicubic",)
@@ -92,11 +92,6 @@ def _records(config, input_key: str) -> tuple[tf.data.Dataset, int]:
   return ds, int(ds.cardinality())
 
 
-def _decode(encoded: tf.Tensor) -> tf.Tensor:
-  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)  # grey/RGBA -> RGB
-  return tf.image.convert_image_dtype(image, tf.float32)                     # [0, 1]
-
-
 def degrade(hr: tf.Tensor, scale: int) -> tf.Tensor:
   """HR (H, W, C) in [0, 1] -> LR (H / scale, W / scale, C): antialiased bicubic, clipped
   and rounded to 8 bits."""
@@ -120,20 +115,11 @@ def _symmetry(images, u: tf.Tensor) -> tuple[tf.Tensor, ...]:
   return tuple(out)
 
 
-def _finish(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-  """[0, 1] RGB -> float32 (size, size, channels) in [-1, 1]."""
-  if channels == 1:
-    image = tf.image.rgb_to_grayscale(image)
-  image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
-  image.set_shape((size, size, channels))
-  return image
-
-
 def patch_pair(record, seed: tf.Tensor | None, s: dict) -> tuple[tf.Tensor, tf.Tensor]:
   """One record -> (LR patch, HR patch), float32 in [-1, 1]. `seed`: int64 (2,) for the
   random crop and flips; None for the centre patch, unflipped."""
   size, scale = s["image_size"], s["scale"]
-  hr = _decode(record["hr"])
+  hr = paired._decode(record["hr"])
   h, w = tf.shape(hr)[0], tf.shape(hr)[1]
   tf.debugging.assert_greater_equal(
       tf.minimum(h, w), size,
@@ -151,7 +137,7 @@ def patch_pair(record, seed: tf.Tensor | None, s: dict) -> tuple[tf.Tensor, tf.T
   hr = tf.image.crop_to_bounding_box(hr, y * scale, x * scale, size, size)
   hr.set_shape((size, size, 3))
   if s["input_key"]:
-    lr = _decode(record["lr"])
+    lr = paired._decode(record["lr"])
     tf.debugging.assert_equal(
         tf.shape(lr)[:2], tf.stack([h // scale, w // scale]),
         message=f"a low-resolution image is not its high-resolution image / {scale}")
@@ -160,7 +146,8 @@ def patch_pair(record, seed: tf.Tensor | None, s: dict) -> tuple[tf.Tensor, tf.T
     lr = degrade(hr, scale)
   if s["flip"] and seed is not None:
     lr, hr = _symmetry((lr, hr), u[2:])
-  return _finish(lr, size // scale, s["channels"]), _finish(hr, size, s["channels"])
+  return (paired._finish(lr, size // scale, s["channels"]),
+          paired._finish(hr, size, s["channels"]))
 
 
 def make_superres_dataset(config, *, process_index: int = 0, process_count: int = 1,
