@@ -1,4 +1,5 @@
-"""`jaxgan train|generate|eval|translate|upscale|inpaint|convert`: parses flags, calls library functions.
+"""`jaxgan train|generate|eval|translate|upscale|inpaint|project|latent-edit|convert`: parses
+flags, calls library functions.
 
 Bad input (UsageError) prints one line `jaxgan: error: ...` and exits 2.
 """
@@ -155,6 +156,103 @@ def _add_inpaint_parser(sub) -> None:
   ip.set_defaults(func=cmd_inpaint)
 
 
+def _floats(text: str, flag: str) -> list[float]:
+  try:
+    return [float(t) for t in text.split(",") if t.strip()]
+  except ValueError:
+    raise UsageError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+
+
+def cmd_project(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan import generate
+  from jaxgan.edit import latent_files, project
+  options = project.ProjectOptions(
+      space=args.space, num_steps=args.steps, learning_rate=args.learning_rate,
+      restarts=args.restarts, prior_weight=args.prior_weight,
+      perceptual_weight=args.perceptual_weight, seed=args.seed)
+  out = latent_files.project_files(args.workdir, args.input, args.out, options,
+                                   labels=generate.parse_labels(args.labels),
+                                   perceptual_weights=args.vgg19, panels=args.panels,
+                                   overwrite=args.overwrite, batch_size=args.batch_size)
+  n = len(out["latents"])
+  print(f"jaxgan: projected {n} image(s) into {out['space']}: mean PSNR "
+        f"{float(out['psnr_db'].mean()):.2f} dB; wrote their PNGs and "
+        f"{os.path.join(args.out, latent_files.LATENTS_FILE)}")
+  return 0
+
+
+def _add_project_parser(sub) -> None:
+  pr = sub.add_parser("project", help="GAN inversion: find the latents of image files in a "
+                      "trained noise model (DCGAN, SNGAN, StyleGAN2)")
+  pr.add_argument("--workdir", required=True, help="the run (its latest checkpoint)")
+  pr.add_argument("--input", required=True, help="an image file or a folder of them (class "
+                  "sub-folders become the groups of `latent-edit --attribute`)")
+  pr.add_argument("--out", required=True, help="output folder: one reconstruction PNG per "
+                  "input and latents.npz")
+  pr.add_argument("--space", default="", help="z, w or w+ (StyleGAN2); default: w for "
+                  "StyleGAN2, z otherwise")
+  pr.add_argument("--steps", type=int, default=1000, help="optimisation steps")
+  pr.add_argument("--learning-rate", type=float, default=0.1, help="Adam's peak rate")
+  pr.add_argument("--restarts", type=int, default=1, help="starts per image, the best kept "
+                  "(the first at the space's mean, the others random)")
+  pr.add_argument("--prior-weight", type=float, default=0.0,
+                  help="z only: weight of (|z|^2/d - 1)^2, keeping z where G was trained")
+  pr.add_argument("--labels", default=None, metavar="K[,K...]",
+                  help="class-conditional models: the inputs' classes (cycled); default: "
+                       "every class is tried and the best kept")
+  pr.add_argument("--vgg19", default=None, help="torchvision's vgg19-dcbb9e9d.pth, for "
+                  "--perceptual-weight")
+  pr.add_argument("--perceptual-weight", type=float, default=0.0,
+                  help="weight of the VGG19 conv4_4 feature distance beside pixel MSE")
+  pr.add_argument("--seed", type=int, default=0, help="restarts' draws and latent noise")
+  pr.add_argument("--batch-size", type=int, default=64, help="candidates optimised together")
+  pr.add_argument("--panels", action="store_true", help="write input | reconstruction panels")
+  pr.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  pr.set_defaults(func=cmd_project)
+
+
+def cmd_latent_edit(args, extra) -> int:
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.edit import latent_files
+  out = latent_files.edit_files(
+      args.workdir, args.out, latents_path=args.latents, samples=args.samples, seed=args.seed,
+      space=args.space, interpolate=args.interpolate, pca=args.pca,
+      pca_samples=args.pca_samples, attribute=args.attribute, source=args.source,
+      target=args.target, strengths=_floats(args.strengths, "--strengths"), layers=args.layers,
+      overwrite=args.overwrite)
+  print(f"jaxgan: wrote {len(out['names'])} {out['kind']} grid(s) and "
+        f"{os.path.join(args.out, latent_files.EDITS_FILE)}")
+  return 0
+
+
+def _add_latent_edit_parser(sub) -> None:
+  le = sub.add_parser("latent-edit", help="interpolate between latents, or move them along "
+                      "PCA (GANSpace) or attribute directions, and render the frames")
+  le.add_argument("--workdir", required=True, help="the run (its latest checkpoint)")
+  le.add_argument("--out", required=True, help="output folder: a PNG grid per latent, edits.npz")
+  le.add_argument("--latents", default=None, help="latents.npz from `jaxgan project`")
+  le.add_argument("--samples", type=int, default=0, help="or: the first N samples of "
+                  "`jaxgan generate --seed SEED`")
+  le.add_argument("--seed", type=int, default=0)
+  le.add_argument("--space", default="", help="with --samples: z, w or w+")
+  le.add_argument("--interpolate", type=int, default=0, metavar="FRAMES",
+                  help="frames from each latent to the next (slerp in z, lerp in W)")
+  le.add_argument("--pca", type=int, default=0, metavar="K",
+                  help="edit along W's first K principal axes (GANSpace), in standard deviations")
+  le.add_argument("--pca-samples", type=int, default=10_000, help="W samples of the PCA")
+  le.add_argument("--attribute", default=None, metavar="LATENTS.npz",
+                  help="edit along mean(--to group) - mean(--from group) of these latents")
+  le.add_argument("--from", dest="source", default=None, help="the attribute's source group")
+  le.add_argument("--to", dest="target", default=None, help="the attribute's target group")
+  le.add_argument("--strengths", default="-2,-1,0,1,2", help="comma-separated multiples")
+  le.add_argument("--layers", default=None, metavar="N-M", help="w+ only: edit these layers")
+  le.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  le.set_defaults(func=cmd_latent_edit)
+
+
 # --- eval (jaxgan/metrics) ----------------------------------------------------------------------
 def cmd_eval(args, extra) -> int:
   if extra:
@@ -249,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
   _add_translate_parser(sub)
   _add_upscale_parser(sub)
   _add_inpaint_parser(sub)
+  _add_project_parser(sub)
+  _add_latent_edit_parser(sub)
   convert = sub.add_parser("convert", help="convert third-party weights into jaxgan's format")
   convert_what = convert.add_subparsers(dest="what", required=True)
   conv_inc = convert_what.add_parser(

@@ -249,21 +249,24 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
   return ds.with_options(options)
 
 
-def first_images(config, n: int) -> np.ndarray:
+def first_images(config, n: int, with_labels: bool = False):
   """The first n images of the dataset in record order (cycled when it has fewer),
   preprocessed as training images: float32 (n, H, W, C) in [-1, 1]. The fixed inputs of
-  an inpainting run's sample grid and evaluation."""
+  an inpainting run's sample grid and evaluation. `with_labels`: (images, int32 labels (n,)),
+  0 where the dataset has none."""
   if n < 1:
     raise UsageError(f"first_images needs n >= 1, got {n}")
   ds, num_records = _encoded_records(config, autocache=False)
   if num_records == 0:
     raise UsageError(f"dataset {config.dataset!r} split {config.split!r} is empty")
   size, channels = config.image_size, config.channels
-  ds = ds.take(n).repeat().take(n).map(lambda r: preprocess_image(r["encoded"], size, channels))
+  ds = ds.take(n).repeat().take(n).map(
+      lambda r: (preprocess_image(r["encoded"], size, channels), r["label"]))
   try:
-    return next(ds.batch(n).as_numpy_iterator())
+    images, labels = next(ds.batch(n).as_numpy_iterator())
   except tf.errors.InvalidArgumentError as e:
     raise UsageError(f"cannot decode an input image: {e.message.splitlines()[0]}") from None
+  return (images, labels) if with_labels else images
 
 
 def numpy_batches(ds: tf.data.Dataset) -> Iterator[dict[str, np.ndarray]]:
