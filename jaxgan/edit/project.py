@@ -96,7 +96,8 @@ def make_projector(generator, space: str, options: ProjectOptions, spread: float
                    perceptual=None):
   """jitted (variables, targets (B, H, W, C), start latents, labels, ids (B,), key) ->
   (latents, final per-candidate loss), the whole optimisation in one compiled loop.
-  Candidate `ids` seed their latent noise: a result does not depend on its batch."""
+  `ids` (image index x restarts + restart) seed the latent noise: a candidate's result
+  depends on neither its batch nor the classes tried beside it."""
   tx = optax.adam(lambda s: learning_rate(options, s), b1=0.9, b2=0.999)
   d = generator.latent_dim
 
@@ -155,8 +156,9 @@ def project(generator, variables, targets: np.ndarray, options: ProjectOptions, 
   latents, losses = [], []
   for start in range(0, len(image), chunk):
     rows = np.arange(start, start + chunk).clip(max=len(image) - 1)  # padded: one compile
+    ids = jnp.asarray(image[rows] * options.restarts + restart[rows], jnp.uint32)
     lat, loss = run(variables, jnp.asarray(targets)[image[rows]], starts[rows],
-                    None if label is None else label[rows], jnp.asarray(rows, jnp.uint32), key)
+                    None if label is None else label[rows], ids, key)
     n = min(chunk, len(image) - start)
     latents.append(np.asarray(lat)[:n])
     losses.append(np.asarray(loss)[:n])
