@@ -220,3 +220,14 @@ def test_attribute_vector_and_edits():
       directions.parse_layers(text, 5)
   with pytest.raises(UsageError, match="does not fit"):
     directions.edit(lat, np.zeros(3), [1.0])
+
+
+def test_perceptual_term_adds_the_weighted_feature_distance():
+  rng = np.random.default_rng(0)
+  x, t = (rng.normal(size=(2, 8, 8, 3)).astype(np.float32) for _ in range(2))
+  features = lambda a: 3.0 * a[..., :2]  # a stand-in feature network
+  got = project.reconstruction_loss(jnp.asarray(x), jnp.asarray(t), perceptual=features,
+                                    perceptual_weight=0.5)
+  want = np.mean((x - t) ** 2, axis=(1, 2, 3)) + 0.5 * np.mean(
+      (3 * x[..., :2] - 3 * t[..., :2]) ** 2, axis=(1, 2, 3))
+  np.testing.assert_allclose(got, want, rtol=1e-5)

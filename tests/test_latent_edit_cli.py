@@ -129,3 +129,14 @@ def test_pca_edits_of_a_style_generator(tmp_path, monkeypatch):
   np.testing.assert_array_equal(frames[:, :, 2, 2:], frames[:, :, 1, 2:])  # layers 2-3 untouched
   grid = np.asarray(Image.open(tmp_path / "pca" / "sample_0000.png"))
   assert grid.shape == (2 * 10 + 2, 3 * 10 + 2)  # 2 directions x 3 strengths of 8x8
+
+
+def test_a_vgg19_file_that_is_not_one_is_refused(run, images, tmp_path, capsys):
+  bad = tmp_path / "vgg19.pth"
+  bad.write_bytes(b"not a torch file")
+  out = tmp_path / "out"
+  assert cli.main(["project", "--workdir", run, "--input", images, "--out", str(out),
+                   "--perceptual-weight", "1", "--vgg19", str(bad)]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and ("--vgg19" in err[0] or "needs PyTorch" in err[0]), err
+  assert not out.exists()
