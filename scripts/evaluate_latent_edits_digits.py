@@ -14,8 +14,9 @@ Figures:
               random samples of the generator.
 Unconditional runs (DCGAN): class attribute vectors, mean z of the samples the classifier
 puts in class b minus that of class a, move every projected digit of class a towards each
-other class b; `edit_to_target` is how often the classifier then says b (strength 1), and
-`edit_pixels_changed` the mean absolute change of the image on [0, 1].
+other class b; per strength, `edit_to_target` is how often the classifier then says b,
+and `edit_pixels_changed` the mean absolute change of the image on [0, 1]. The grid
+shows strength 1.
 Class-conditional runs: projection searches every class; `inferred_class` is how often the
 winning class is the true one (the GAN as a classifier, by synthesis). `swap_to_target`:
 the projected z rendered under each other class b, how often the classifier says b.
@@ -58,7 +59,7 @@ def _figures(images, targets, labels) -> dict:
 
 
 def evaluate(workdir: str, split: str, options: project.ProjectOptions,
-             grid: str | None = None) -> dict:
+             grid: str | None = None, strengths=(0.5, 1.0, 1.5, 2.0)) -> dict:
   config, generator, variables, step = load_noise_generator(workdir)
   config.split = split
   n = pipeline._encoded_records(config, autocache=False)[1]
@@ -81,12 +82,24 @@ def evaluate(workdir: str, split: str, options: project.ProjectOptions,
   else:
     sample_z = np.asarray(latent_space.sample(generator, variables, "z", 1, np.arange(10_000)))
     sample_classes = classify(project.decode_all(generator, variables, "z", sample_z, None, 500))
-    means = np.stack([sample_z[sample_classes == k].mean(0) for k in range(10)])
-    shift = means[others.reshape(-1)] - means[np.repeat(labels, 9)]
-    edited = project.decode_all(generator, variables, "z", rows_z + shift, None, 500)
-    rows["edit_to_target"] = float(np.mean(classify(edited) == others.reshape(-1)))
-    before = np.repeat(out["images"], 9, axis=0)
-    rows["edit_pixels_changed"] = float(np.mean(np.abs(edited - before)) / 2)
+    # A class no sample falls into has no mean: its pairs are left out (and counted).
+    has = np.array([np.any(sample_classes == k) for k in range(10)])
+    means = np.stack([sample_z[sample_classes == k].mean(0) if has[k] else
+                      np.zeros(sample_z.shape[1], np.float32) for k in range(10)])
+    target, source = others.reshape(-1), np.repeat(labels, 9)
+    valid = has[target] & has[source]
+    rows["edit_pairs"] = {"evaluated": int(valid.sum()), "left_out": int((~valid).sum())}
+    shift = (means[target] - means[source]) * valid[:, None]
+    before, edited = np.repeat(out["images"], 9, axis=0), None
+    for strength in strengths:
+      moved = project.decode_all(generator, variables, "z", rows_z + strength * shift, None, 500)
+      hit = classify(moved) == target
+      change = np.mean(np.abs(moved - before), axis=(1, 2, 3)) / 2
+      rows[f"strength_{strength:g}"] = {
+          "edit_to_target": float(hit[valid].mean()) if valid.any() else None,
+          "edit_pixels_changed": float(change[valid].mean()) if valid.any() else None}
+      if edited is None or strength == 1:  # the grid's: strength 1 if asked for
+        edited = moved
   if grid:  # 8 digits: target | reconstruction | edits to each other class
     k = 8
     panel = np.concatenate([targets[:k, None], out["images"][:k, None],
@@ -104,12 +117,15 @@ def main():
   p.add_argument("--restarts", type=int, default=4)
   p.add_argument("--prior-weight", type=float, default=0.1)
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--strengths", default="0.5,1,1.5,2", help="attribute-vector strengths; "
+                 "the grid shows 1 (else the first)")
   p.add_argument("--grid", default=None)
   p.add_argument("--json", default=None)
   a = p.parse_args()
   options = project.ProjectOptions(num_steps=a.steps, restarts=a.restarts,
                                    prior_weight=a.prior_weight, seed=a.seed)
-  rows = evaluate(a.workdir, a.split, options, a.grid)
+  rows = evaluate(a.workdir, a.split, options, a.grid,
+                  strengths=[float(t) for t in a.strengths.split(",")])
   print(json.dumps(rows, indent=2))
   if a.json:
     with open(a.json, "w") as f:

@@ -140,3 +140,26 @@ def test_a_vgg19_file_that_is_not_one_is_refused(run, images, tmp_path, capsys):
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and ("--vgg19" in err[0] or "needs PyTorch" in err[0]), err
   assert not out.exists()
+
+
+def test_held_out_judge(run, tmp_path):
+  """scripts/evaluate_latent_edits_digits.py on the tiny run: its figures are rates and the
+  grid shows digit | reconstruction | 9 edits."""
+  import importlib.util
+  from helpers import REPO
+  spec = importlib.util.spec_from_file_location(
+      "judge", os.path.join(REPO, "scripts", "evaluate_latent_edits_digits.py"))
+  judge = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(judge)
+  from jaxgan.edit.project import ProjectOptions
+  rows = judge.evaluate(run, "train[1790:]", ProjectOptions(num_steps=5), grid=str(tmp_path / "g.png"),
+                        strengths=(1.0, 2.0))
+  assert rows["run"]["held_out"] == 7 and rows["run"]["step"] == 2
+  for key in ("projection", "nearest"):
+    assert 0 <= rows[key]["true_class"] <= 1 and rows[key]["psnr_db"] > 0
+  pairs = rows["edit_pairs"]
+  assert pairs["evaluated"] + pairs["left_out"] == 7 * 9
+  for strength in ("strength_1", "strength_2"):
+    rate = rows[strength]["edit_to_target"]
+    assert (rate is None) == (pairs["evaluated"] == 0) and (rate is None or 0 <= rate <= 1)
+  assert np.asarray(Image.open(tmp_path / "g.png")).shape == (7 * 18 + 2, 11 * 18 + 2)

@@ -51,10 +51,9 @@ def load_noise_generator(workdir: str):
 
 
 def _save_npz_atomic(path: str, **arrays) -> None:
+  from jaxgan.generate import _save_npz_atomic as save
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path[: -len(".npz")] + ".partial.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, path)
+  save(path, **arrays)
 
 
 def _refuse_existing(paths: list[str], overwrite: bool) -> None:
