@@ -158,7 +158,8 @@ def edit_files(workdir: str, out_dir: str, *, latents_path: str | None = None,
   """`jaxgan latent-edit` (module doc). Exactly one of latents_path / samples gives the
   latents, exactly one of interpolate / pca / attribute the edit. Returns edits.npz's arrays."""
   if (latents_path is None) == (samples <= 0):
-    raise UsageError("give the latents: --latents FILE.npz (from `jaxgan project`) or --samples N")
+    raise UsageError("give the latents: either --latents FILE.npz (from `jaxgan project`) or "
+                     "--samples N")
   chosen = [flag for flag, on in (("--interpolate", interpolate), ("--pca", pca),
                                   ("--attribute", attribute)) if on]
   if len(chosen) != 1:
