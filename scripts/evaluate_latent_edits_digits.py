@@ -28,6 +28,7 @@ import json
 import numpy as np
 
 from jaxgan import images as image_lib
+from jaxgan import sampling
 from jaxgan.data import pipeline
 from jaxgan.edit import latent_space, project
 from jaxgan.edit.latent_files import load_noise_generator
@@ -42,8 +43,7 @@ def classify(images: np.ndarray) -> np.ndarray:
 def nearest_samples(generator, variables, targets, num=10_000, seed=0) -> np.ndarray:
   """For each target, the closest (MSE) of `num` generator samples."""
   space = "z"
-  labels = (np.arange(num) % generator.num_classes).astype(np.int32) \
-      if getattr(generator, "num_classes", 0) else None
+  labels = sampling.default_labels(generator, np.arange(num))
   samples = project.decode_all(generator, variables, space,
                                np.asarray(latent_space.sample(generator, variables, space, seed,
                                                               np.arange(num))), labels, 500)
@@ -64,7 +64,7 @@ def evaluate(workdir: str, split: str, options: project.ProjectOptions,
   config.split = split
   n = pipeline._encoded_records(config, autocache=False)[1]
   targets, labels = pipeline.first_images(config, n, with_labels=True)
-  conditional = bool(getattr(generator, "num_classes", 0))
+  conditional = bool(sampling.num_classes(generator))
   out = project.project(generator, variables, targets, options)
   rows = {"run": {"workdir": workdir, "step": step, "model": config.model.name,
                   "held_out": n, "split": split, "steps": options.num_steps,

@@ -37,11 +37,16 @@ def output_paths(files: list[str], input_path: str, out_dir: str, overwrite: boo
     return os.path.join(out_dir, os.path.splitext(rel)[0] + ".png")
 
   outputs = [one(f) for f in files]
-  existing = [p for p in outputs if os.path.exists(p)]
+  refuse_existing(outputs, overwrite)
+  return outputs
+
+
+def refuse_existing(paths: list[str], overwrite: bool) -> None:
+  """UsageError, before anything is written, if any of `paths` exists and not `overwrite`."""
+  existing = [p for p in paths if os.path.exists(p)]
   if existing and not overwrite:
     raise UsageError(f"{len(existing)} output file(s) exist already (first: {existing[0]}); "
                      "choose another --out or pass --overwrite")
-  return outputs
 
 
 def read_pixels(path: str, channels: int) -> np.ndarray:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import images as image_lib
+from jaxgan import sampling
 from jaxgan.edit import directions, latent_space
 from jaxgan.edit import files as files_lib
 from jaxgan.edit import project as project_lib
@@ -56,13 +57,6 @@ def _save_npz_atomic(path: str, **arrays) -> None:
   save(path, **arrays)
 
 
-def _refuse_existing(paths: list[str], overwrite: bool) -> None:
-  existing = [p for p in paths if os.path.exists(p)]
-  if existing and not overwrite:
-    raise UsageError(f"{len(existing)} output file(s) exist already (first: {existing[0]}); "
-                     "choose another --out or pass --overwrite")
-
-
 def project_files(workdir: str, input_path: str, out_dir: str, options, *,
                   labels: list[int] | None = None, perceptual_weights: str | None = None,
                   panels: bool = False, overwrite: bool = False, batch_size: int = 64) -> dict:
@@ -73,12 +67,12 @@ def project_files(workdir: str, input_path: str, out_dir: str, options, *,
   files = files_lib.list_inputs(input_path)
   outputs = files_lib.output_paths(files, input_path, out_dir, overwrite)
   latents_path = os.path.join(out_dir, LATENTS_FILE)
-  _refuse_existing([latents_path], overwrite)
+  files_lib.refuse_existing([latents_path], overwrite)
   config, generator, variables, step = load_noise_generator(workdir)
   perceptual = _perceptual(perceptual_weights, options, config.channels)
   label_array = None
   if labels is not None:
-    num_classes = int(getattr(generator, "num_classes", 0) or 0)
+    num_classes = sampling.num_classes(generator)
     if not num_classes:
       raise UsageError("--labels needs a class-conditional model; this run's is unconditional")
     bad = [y for y in labels if not 0 <= y < num_classes]
@@ -111,15 +105,8 @@ def _perceptual(path: str | None, options, channels: int):
     raise UsageError("--perceptual-weight needs --vgg19: torchvision's ImageNet VGG19 file "
                      "(vgg19-dcbb9e9d.pth); a VGG with random weights measures nothing")
   from jaxgan.models import vgg
-  path = os.path.expanduser(path)
-  if not os.path.isfile(path):
-    raise UsageError(f"--vgg19 {path!r} does not exist")
-  try:
-    variables = vgg.load_torchvision_vgg19(path, "conv4_4")
-  except ImportError as e:
-    raise UsageError(str(e)) from None
-  except Exception as e:  # not a torch file, not a VGG19: one line
-    raise UsageError(f"--vgg19 {path!r}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+  from jaxgan.train.warm_start import read_vgg19
+  variables = read_vgg19(os.path.expanduser(path), "conv4_4", "--vgg19")
   net = vgg.VGG19Features("conv4_4")
   return lambda x: net.apply(variables, x if channels == 3 else jnp.repeat(x, 3, axis=-1))
 
@@ -170,7 +157,7 @@ def edit_files(workdir: str, out_dir: str, *, latents_path: str | None = None,
   if not interpolate and not len(strengths):
     raise UsageError("--strengths is empty")
   config, generator, variables, _ = load_noise_generator(workdir)
-  num_classes = int(getattr(generator, "num_classes", 0) or 0)
+  num_classes = sampling.num_classes(generator)
   if latents_path is not None:
     data = read_latents(latents_path)
     if space and space != data["space"]:
@@ -183,7 +170,7 @@ def edit_files(workdir: str, out_dir: str, *, latents_path: str | None = None,
     latent_space.check_space(generator, space)
     latents = np.asarray(latent_space.sample(generator, variables, space, seed, np.arange(samples)))
     names = [f"sample_{i:04d}" for i in range(samples)]
-    labels = (np.arange(samples) % num_classes).astype(np.int32) if num_classes else None
+    labels = sampling.default_labels(generator, np.arange(samples))
   _check_fits(generator, space, latents, "--latents")
   if num_classes and labels is None:
     raise UsageError("this run is class-conditional but the latents file holds no labels")
@@ -233,7 +220,7 @@ def edit_files(workdir: str, out_dir: str, *, latents_path: str | None = None,
     rows = names
     row_labels = labels
   png_paths = [os.path.join(out_dir, r + ".png") for r in rows]
-  _refuse_existing(png_paths + [os.path.join(out_dir, EDITS_FILE)], overwrite)
+  files_lib.refuse_existing(png_paths + [os.path.join(out_dir, EDITS_FILE)], overwrite)
   images = _decode_frames(generator, variables, space, frames, row_labels)
   for path, grid in zip(png_paths, images):
     files_lib.write_png(path, image_lib.make_grid(image_lib.to_uint8(grid.reshape(

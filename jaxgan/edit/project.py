@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan import sampling
 from jaxgan.edit import latent_space
 from jaxgan.errors import UsageError
 
@@ -139,7 +140,7 @@ def project(generator, variables, targets: np.ndarray, options: ProjectOptions, 
   """
   check_options(options)
   space = latent_space.check_space(generator, options.space or latent_space.default_space(generator))
-  num_classes = int(getattr(generator, "num_classes", 0) or 0)
+  num_classes = sampling.num_classes(generator)
   if labels is not None and not num_classes:
     raise UsageError("labels need a class-conditional model; this run's is unconditional")
   mean, spread = latent_space.statistics(generator, variables, space)

@@ -49,26 +49,32 @@ def _generator_from_run(path: str, expected) -> dict:
 def _perceptual_weights(config, expected) -> dict:
   """The VGG19 of the SR perceptual loss from superres.perceptual_weights (torchvision's
   vgg19-dcbb9e9d.pth), cut at superres.perceptual_layer."""
-  from jaxgan.models import vgg
   group = config.get("superres") or {}
   path = os.path.expanduser(group.get("perceptual_weights", "") or "")
   if not path:
     raise UsageError("superres.perceptual_weight > 0 needs superres.perceptual_weights: "
                      "torchvision's ImageNet VGG19 file (vgg19-dcbb9e9d.pth); a VGG with "
                      "random weights measures nothing")
-  if not os.path.isfile(path):
-    raise UsageError(f"superres.perceptual_weights {path!r} does not exist")
-  try:
-    variables = vgg.load_torchvision_vgg19(path, group.get("perceptual_layer"))
-  except ImportError as e:
-    raise UsageError(str(e)) from None
-  except Exception as e:  # not a torch file, not a VGG19: one line
-    raise UsageError(f"superres.perceptual_weights {path!r}: {type(e).__name__}: "
-                     f"{str(e).splitlines()[0] if str(e) else ''}") from None
+  variables = read_vgg19(path, group.get("perceptual_layer"), "superres.perceptual_weights")
   if _shapes(variables) != _shapes(expected):
     raise UsageError(f"superres.perceptual_weights {path!r} is not torchvision's VGG19 "
                      "(its layers' shapes differ)")
   return variables
+
+
+def read_vgg19(path: str, layer: str, what: str) -> dict:
+  """VGG19Features(layer) variables from torchvision's file at `path`; every failure is
+  one UsageError line naming `what` (the setting or flag that gave the path)."""
+  from jaxgan.models import vgg
+  if not os.path.isfile(path):
+    raise UsageError(f"{what} {path!r} does not exist")
+  try:
+    return vgg.load_torchvision_vgg19(path, layer)
+  except ImportError as e:
+    raise UsageError(str(e)) from None
+  except Exception as e:  # not a torch file, not a VGG19: one line
+    raise UsageError(f"{what} {path!r}: {type(e).__name__}: "
+                     f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
 
 def load(config, abstract_state, gan) -> dict:
