@@ -40,6 +40,26 @@ def num_ws(image_size: int) -> int:
   return 2 * log2_resolution(image_size) - 2
 
 
+def noise_sizes(image_size: int) -> list[int]:
+  """The side of every synthesis layer's noise map, in layer order."""
+  return [4] + [2 ** r for r in range(3, log2_resolution(image_size) + 1) for _ in (0, 1)]
+
+
+def noise_maps(noise_keys: jax.Array | None, image_size: int, dtype=jnp.float32) -> list:
+  """Per-pixel noise (B, res, res, 1) of every synthesis layer, from one draw per example
+  (one RNG op per forward compiles far faster than one per layer); [None, ...] without keys."""
+  sizes = noise_sizes(image_size)
+  if noise_keys is None:
+    return [None] * len(sizes)
+  total = sum(s * s for s in sizes)
+  flat = jax.vmap(lambda k: jax.random.normal(k, (total,), jnp.float32))(noise_keys)
+  out, start = [], 0
+  for s in sizes:
+    out.append(flat[:, start:start + s * s].reshape(-1, s, s, 1).astype(dtype))
+    start += s * s
+  return out
+
+
 class Mapping(nn.Module):
   """z -> w: pixel norm of z, then `num_layers` equalized dense layers with lr_mul 0.01."""
   w_dim: int = 512
@@ -101,27 +121,13 @@ class Synthesis(nn.Module):
   clamp: float | None = None
   dtype: Dtype = jnp.float32
 
-  def _noise(self, noise_keys, dtype) -> list:
-    """Per-pixel noise (B, res, res, 1) of every layer, from one draw per example (one RNG
-    op per forward compiles far faster than one per layer); [None, ...] without keys."""
-    sizes = [4] + [2 ** r for r in range(3, log2_resolution(self.image_size) + 1) for _ in (0, 1)]
-    if noise_keys is None:
-      return [None] * len(sizes)
-    total = sum(s * s for s in sizes)
-    flat = jax.vmap(lambda k: jax.random.normal(k, (total,), jnp.float32))(noise_keys)
-    out, start = [], 0
-    for s in sizes:
-      out.append(flat[:, start:start + s * s].reshape(-1, s, s, 1).astype(dtype))
-      start += s * s
-    return out
-
   @nn.compact
   def __call__(self, ws: jax.Array, noise_keys: jax.Array | None = None) -> jax.Array:
     ch = lambda r: channels_at(r, self.channel_base, self.channel_max)
     b = ws.shape[0]
     const = self.param("const", nn.initializers.normal(1.0), (4, 4, ch(4)))
     x = jnp.broadcast_to(const.astype(self.dtype), (b, 4, 4, ch(4)))
-    noise = self._noise(noise_keys, self.dtype)
+    noise = noise_maps(noise_keys, self.image_size, self.dtype)
     x = SynthesisLayer(ch(4), clamp=self.clamp, dtype=self.dtype, name="b4_conv1")(
         x, ws[:, 0], noise[0])
     img = ToRGB(self.channels, clamp=self.clamp, name="b4_torgb")(x, ws[:, 1])

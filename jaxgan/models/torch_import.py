@@ -398,3 +398,74 @@ def vgg19_variables(state_dict: dict, layer: str = "conv5_4") -> dict:
   """torchvision vgg19 state_dict -> vgg.VGG19Features(layer)'s variables."""
   from jaxgan.models import vgg
   return vgg.variables_from_state_dict(_unwrap(state_dict), layer)
+
+
+# --- StyleGAN2 (NVIDIA stylegan2-ada-pytorch's names; benchmarks/torch_stylegan2.py) -------
+# Keys as NVIDIA's Generator / Discriminator state_dicts (mapping.fc<i>, synthesis.b<res>.
+# {const, conv0, conv1, torgb}[.affine], b<res>.{fromrgb, conv0, conv1, skip}, b4.{conv, fc,
+# out}); their fixed buffers (FIR filters, constant noise maps) are left out. Unconditional
+# networks only: a conditional model's embedding has no place in jaxgan's StyleGAN2.
+_STYLEGAN2_BUFFERS = ("resample_filter", "noise_const")
+
+
+def _stylegan2_field(node: dict, field: str, value: np.ndarray, key: str) -> None:
+  """One leaf: a 4-D weight is a conv kernel, a 2-D one a dense kernel (transposed)."""
+  if field == "weight":
+    node["kernel"] = conv_kernel(value) if value.ndim == 4 else value.T
+  elif field in ("bias", "noise_strength"):
+    node[field] = value
+  else:
+    raise ValueError(f"unexpected state_dict entry {key!r}")
+
+
+def _nested(tree: dict, path) -> dict:
+  for part in path:
+    tree = tree.setdefault(part, {})
+  return tree
+
+
+def stylegan2_generator_variables(state_dict: dict) -> dict:
+  """A StyleGAN2 Generator's state_dict (NVIDIA's, or benchmarks/torch_stylegan2's) ->
+  {'params', 'batch_stats': {'w_avg'}} for jaxgan.models.stylegan2.Generator."""
+  params, stats = {}, {}
+  for key, value in _unwrap(state_dict).items():
+    p = key.split(".")
+    value = np.array(value, dtype=np.float32)
+    if p[-1] in _STYLEGAN2_BUFFERS:
+      continue
+    if p == ["mapping", "w_avg"]:
+      stats["w_avg"] = value
+    elif len(p) == 3 and p[0] == "mapping" and p[1].startswith("fc"):
+      _stylegan2_field(_nested(params, ("mapping", p[1])), p[2], value, key)
+    elif len(p) == 3 and p[0] == "synthesis" and p[2] == "const":
+      params.setdefault("synthesis", {})["const"] = value.transpose(1, 2, 0)  # (C,4,4) -> HWC
+    elif len(p) in (4, 5) and p[0] == "synthesis" and p[2] in ("conv0", "conv1", "torgb"):
+      node = _nested(params, ("synthesis", f"{p[1]}_{p[2]}", *p[3:-1]))
+      _stylegan2_field(node, p[-1], value, key)
+    else:
+      raise ValueError(f"not a StyleGAN2 generator key: {key!r}")
+  return {"params": params, "batch_stats": stats}
+
+
+def stylegan2_discriminator_variables(state_dict: dict) -> dict:
+  """A StyleGAN2 Discriminator's state_dict -> {'params'} for stylegan2.Discriminator.
+  The epilogue's dense layer reads the 4x4 map flattened NCHW (NVIDIA's); ours NHWC."""
+  params = {}
+  for key, value in _unwrap(state_dict).items():
+    p = key.split(".")
+    value = np.array(value, dtype=np.float32)
+    if p[-1] in _STYLEGAN2_BUFFERS:
+      continue
+    if len(p) == 3 and p[0] == "b4" and p[1] in ("conv", "fc", "out"):
+      if p[1] == "fc" and p[2] == "weight":  # (out, C*4*4) in (c, h, w) order -> (h, w, c)
+        value = value.reshape(value.shape[0], -1, 4, 4).transpose(0, 2, 3, 1).reshape(
+            value.shape[0], -1)
+      _stylegan2_field(_nested(params, ("out" if p[1] == "out" else f"b4_{p[1]}",)), p[2],
+                       value, key)
+    elif len(p) == 3 and p[0].startswith("b") and p[1] == "fromrgb":
+      _stylegan2_field(_nested(params, ("fromrgb",)), p[2], value, key)
+    elif len(p) == 3 and p[0].startswith("b") and p[1] in ("conv0", "conv1", "skip"):
+      _stylegan2_field(_nested(params, (p[0], p[1])), p[2], value, key)
+    else:
+      raise ValueError(f"not a StyleGAN2 discriminator key: {key!r}")
+  return {"params": params}
