@@ -6,6 +6,9 @@
 #   TF32_PROBE=1 bash benchmarks/accelerator.sh   (adds DCGAN-64 f32 at batch 1024, TF32 on/off)
 #   MODELS=sngan32,stylegan2_64,stylegan2_256 PRECISION=bf16 bash benchmarks/accelerator.sh
 #                                                 (only the groups a short lease missed)
+#   MODELS=stylegan2_64,stylegan2_256 PEERS=torch bash benchmarks/accelerator.sh
+#                                                 (StyleGAN2 beside its eager peer only:
+#                                                 torch.compile of it takes minutes)
 #
 # Models run in the order of benchmarks.run.MODELS (DCGAN, SNGAN, StyleGAN2, then pix2pix
 # and CycleGAN at batch 1, DeepFill v2 at 256 and SRGAN x4 at batch 16) and each group's
@@ -35,7 +38,7 @@ export PYTHONPATH=".:${PYTHONPATH:-}"   # the checkout itself, installed or not
   "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" 2>/dev/null || true
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
-PEERS=torch,torch-compile
+PEERS="${PEERS-torch,torch-compile}"
 "$PY" -c "import torch" 2>/dev/null || PEERS=""
 # Each step: f32 and bf16, jaxgan beside PyTorch eager and torch.compile, same device.
 timeout "${BENCH_TIMEOUT:-380}" "$PY" -m benchmarks.run --models "${MODELS:-all}" \

@@ -37,7 +37,7 @@ class ModelSpec:
   config: str                        # experiments/NAME.py
   overrides: dict = field(default_factory=dict)
   batch_size: int = 128
-  torch_peer: str | None = None      # "dcgan", "sngan", "pix2pix" (benchmarks/torch_*.py) or None
+  torch_peer: str | None = None      # "dcgan", "sngan", ... (benchmarks/torch_<peer>.py) or None
   kimg: bool = False                 # report sec/kimg (the StyleGAN family's unit)
 
 
@@ -50,8 +50,10 @@ MODELS = {
     # StyleGAN2, NVIDIA's 'auto' config on 1 GPU (batch 16; lazy R1 and path length inside
     # the step, so a step's cost depends on step % 16: the timed windows average over it).
     # NVIDIA publish 21.6-24.2 sec/kimg at 256 on one V100 (stylegan2-ada-pytorch README).
-    "stylegan2_64": ModelSpec("stylegan2_ffhq256.py", dict(image_size=64), 16, None, kimg=True),
-    "stylegan2_256": ModelSpec("stylegan2_ffhq256.py", {}, 16, None, kimg=True),
+    # Peer: benchmarks/torch_stylegan2.py (NVIDIA's networks and four-phase loop, eager ops).
+    "stylegan2_64": ModelSpec("stylegan2_ffhq256.py", dict(image_size=64), 16, "stylegan2",
+                              kimg=True),
+    "stylegan2_256": ModelSpec("stylegan2_ffhq256.py", {}, 16, "stylegan2", kimg=True),
     # pix2pix facades (Isola et al. 2017): U-Net 256 + 70x70 PatchGAN, batch 1 as the paper.
     "pix2pix256": ModelSpec("pix2pix_facades.py", dict(image_size=256, channels=3), 1, "pix2pix"),
     # CycleGAN horse2zebra (Zhu et al. 2017): two ResNet-9 Gs + two PatchGANs, pool of 50, batch 1.
@@ -100,6 +102,7 @@ class Impl:
   flops_per_step: float | None = None
   tf32: str = ""
   peak_mem_what: str = ""   # which peak peak_mem_bytes() measured
+  cycle: int = 1            # steps of a full cycle of lazy phases: windows are whole cycles
 
   def run(self, n: int) -> None:
     raise NotImplementedError
@@ -136,16 +139,12 @@ def set_torch_tf32(torch, mode: str) -> str:
 
 class JaxganImpl(Impl):
   def __init__(self, spec: ModelSpec, batch: int, precision: str, devices, width: int | None):
-    from jaxgan import config as config_lib
     from jaxgan.train import build, parallel, steps
     from jaxgan.train.state import init_state
     self.name = "jaxgan"
     self.tf32 = jax_tf32_setting()
-    config = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
-    for k, v in spec.overrides.items():
-      config[k] = v
-    if width:
-      set_width(config, width)
+    config = spec_config(spec, width)
+    self.cycle = lazy_cycle(config)
     config.batch_size = batch
     config.compute_dtype = {"f32": "float32", "bf16": "bfloat16"}[precision]
     gan = build.build_gan(config)
@@ -226,6 +225,29 @@ def synthetic_batch(config, batch: int) -> dict:
   return out
 
 
+def spec_config(spec: ModelSpec, width: int | None = None):
+  """The experiment config of a benchmark model with its overrides (and --width): what
+  jaxgan trains and what its PyTorch peer builds."""
+  from jaxgan import config as config_lib
+  config = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
+  for k, v in spec.overrides.items():
+    config[k] = v
+  if width:
+    set_width(config, width)
+  return config
+
+
+def lazy_cycle(config) -> int:
+  """Steps after which StyleGAN2's lazy phases repeat (lcm of the R1 and path-length
+  intervals); 1 for steps without lazy phases. A window of whole cycles holds the same
+  share of regularised steps wherever it starts."""
+  import math
+  if config.model.name != "stylegan2":
+    return 1
+  o = config.stylegan2
+  return math.lcm(*[max(int(o.get(k, 0)), 1) for k in ("r1_interval", "pl_interval")])
+
+
 def set_width(config, width: int) -> None:
   """Shrink a model for smoke runs: DCGAN-style widths, or StyleGAN2's channel_max (with
   channel_base so that the top resolution still has a few channels)."""
@@ -300,14 +322,24 @@ class TorchImpl(Impl):
     self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if self.device.type == "cpu":
       torch.set_num_threads(threads)
-    o = {**MODELS_DEFAULT_OVERRIDES, **spec.overrides}
+    config = spec_config(spec, width)
+    self.cycle = lazy_cycle(config)
+    o = {"image_size": config.image_size, "channels": config.channels}
     torch.manual_seed(0)
-    nets = self._networks(torch, spec.torch_peer, o, width)  # [G, D] or CycleGAN's four
+    if spec.torch_peer == "stylegan2":  # every size and option from the experiment config
+      from benchmarks import torch_stylegan2
+      nets = [n.to(self.device) for n in torch_stylegan2.networks(config)]
+    else:
+      nets = self._networks(torch, spec.torch_peer, o, width)  # [G, D] or CycleGAN's four
     if compiled:
       torch._dynamo.reset()  # a fresh cache per model: no shapes carried over from the last one
       nets = [torch.compile(n, dynamic=False) for n in nets]
-    self._step = self._make_trainer(spec.torch_peer)(*nets, device=self.device,
-                                                     precision=precision)
+    if spec.torch_peer == "stylegan2":
+      self._step = torch_stylegan2.make_trainer(*nets, device=self.device, precision=precision,
+                                                **torch_stylegan2.trainer_options(config))
+    else:
+      self._step = self._make_trainer(spec.torch_peer)(*nets, device=self.device,
+                                                       precision=precision)
     image = lambda: torch.rand(batch, o["channels"], o["image_size"], o["image_size"],
                                device=self.device) * 2 - 1
     # The step's arguments: a real batch, two image batches for translation, or images and
@@ -401,11 +433,6 @@ class TorchImpl(Impl):
     return self._peak
 
 
-# The peers' image shape for specs that leave it to their config (sngan32); a spec with a
-# peer and another resolution must name it in its overrides.
-MODELS_DEFAULT_OVERRIDES = {"image_size": 32, "channels": 3}
-
-
 # --- timing ----------------------------------------------------------------------------------
 
 def time_round_robin(impls: list[Impl], windows: int, window_s: float) -> dict[str, list[float]]:
@@ -414,7 +441,8 @@ def time_round_robin(impls: list[Impl], windows: int, window_s: float) -> dict[s
   for impl in impls:  # one step each to size the windows
     t0 = time.perf_counter()
     impl.run(1)
-    per_window[impl.name] = max(1, round(window_s / max(time.perf_counter() - t0, 1e-6)))
+    n = max(1, round(window_s / max(time.perf_counter() - t0, 1e-6)))
+    per_window[impl.name] = -(-n // impl.cycle) * impl.cycle  # whole cycles of lazy phases
   rates = {impl.name: [] for impl in impls}
   for _ in range(windows):
     for impl in impls:

@@ -326,9 +326,9 @@ def _eager(module):
 def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 0.99),
                  r1_gamma=10.0, r1_interval=16, pl_weight=2.0, pl_interval=4, pl_decay=0.01,
                  pl_batch_shrink=2, mixing_prob=0.9, ema_kimg=10.0, ema_rampup=0.05):
-  """NVIDIA's training loop as `step(real, inputs=None) -> metrics`.
+  """NVIDIA's training loop as `step(real, given=None) -> metrics`.
 
-  `inputs` (for tests) gives the step's random draws instead of torch's: {"g_main",
+  `given` (for tests) gives the step's random draws instead of torch's: {"g_main",
   "g_reg", "d_main": (z, mix_z, cutoff, noise list), "pl_noise": (B // shrink, C, H, W)}.
   """
   G, D = netG, netD
@@ -346,7 +346,10 @@ def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 
   num_ws, z_dim = eager_G.num_ws, eager_G.z_dim
   state = {"step": 0, "nimg": 0}
 
-  def draw(n):
+  def draw(given, phase, n):
+    """The phase's (z, mix_z, cutoff, noise): as given, or drawn (noise: inside G)."""
+    if phase in given:
+      return given[phase]
     z = torch.randn(n, z_dim, device=device)
     mix_z = torch.randn(n, z_dim, device=device)
     cutoff = torch.randint(1, num_ws, (n,), device=device)
@@ -360,9 +363,11 @@ def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 
     opt.zero_grad(set_to_none=True)
     loss.backward()
     module.requires_grad_(False)
-    for p in module.parameters():  # as NVIDIA's loop
-      if p.grad is not None:
-        torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+    params = [p for p in module.parameters() if p.grad is not None]
+    flat = torch.cat([p.grad.flatten() for p in params])  # one op on all gradients, as NVIDIA's
+    torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+      p.grad = g.reshape(p.shape)
     opt.step()
 
   G.requires_grad_(False)
@@ -370,16 +375,16 @@ def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 
   G.train()
   D.train()
 
-  def step(real, inputs=None):
+  def step(real, given=None):
     nonlocal pl_mean
-    inputs = inputs or {}
+    given = given or {}
     n, k = real.shape[0], state["step"]
     metrics = {}
 
     # G main.
     G.requires_grad_(True)
     with autocast:
-      img, _ = G(*inputs.get("g_main", draw(n)))
+      img, _ = G(*draw(given, "g_main", n))
       g_loss = F.softplus(-D(img)).mean()
     update(G, optG, g_loss)
     metrics["g_loss"] = g_loss.detach()
@@ -389,8 +394,8 @@ def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 
       m = n // pl_batch_shrink
       eager_G.requires_grad_(True)
       with autocast:
-        img, ws = eager_G(*inputs.get("g_reg", draw(m)))
-        pl_noise = inputs.get("pl_noise")
+        img, ws = eager_G(*draw(given, "g_reg", m))
+        pl_noise = given.get("pl_noise")
         if pl_noise is None:
           pl_noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         grads, = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
@@ -405,7 +410,7 @@ def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 
 
     # D main, on fakes of the updated G.
     with torch.no_grad(), autocast:
-      fake, _ = G(*inputs.get("d_main", draw(n)))
+      fake, _ = G(*draw(given, "d_main", n))
     D.requires_grad_(True)
     with autocast:
       real_logits, fake_logits = D(real), D(fake)
@@ -438,3 +443,22 @@ def make_trainer(netG, netD, *, device, precision="f32", lr=0.0025, betas=(0.0, 
 
   step.G_ema = G_ema
   return step
+
+
+def networks(config) -> tuple[Generator, Discriminator]:
+  """G and D of a jaxgan StyleGAN2 experiment config (its `model` group)."""
+  m, size, c = config.model, config.image_size, config.channels
+  g = Generator(size, c, m.latent_dim, m.w_dim, m.mapping_layers, m.channel_base, m.channel_max,
+                m.get("conv_clamp"))
+  d = Discriminator(size, c, m.channel_base, m.channel_max, m.get("mbstd_group", 4), 1,
+                    m.get("conv_clamp"))
+  return g, d
+
+
+def trainer_options(config) -> dict:
+  """make_trainer's keyword arguments from the config (G's Adam serves both networks)."""
+  o, adam = config.stylegan2, config.optimizer_g
+  return dict(lr=adam.lr, betas=(adam.b1, adam.b2), r1_gamma=o.r1_gamma,
+              r1_interval=o.r1_interval, pl_weight=o.pl_weight, pl_interval=o.pl_interval,
+              pl_decay=o.pl_decay, pl_batch_shrink=o.pl_batch_shrink,
+              mixing_prob=o.mixing_prob, ema_kimg=o.ema_kimg, ema_rampup=o.ema_rampup)

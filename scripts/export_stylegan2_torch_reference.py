@@ -56,16 +56,6 @@ def state(prefix: str, module) -> dict:
   return {f"{prefix}/{k}": v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def networks(c, size=None):
-  m = c.model
-  size = size or c.image_size
-  g = ts.Generator(size, c.channels, m.latent_dim, m.w_dim, m.mapping_layers, m.channel_base,
-                   m.channel_max, m.conv_clamp)
-  d = ts.Discriminator(size, c.channels, m.channel_base, m.channel_max, m.mbstd_group, 1,
-                       m.conv_clamp)
-  return g, d
-
-
 def jaxgan_draws(gan, c, n: int) -> dict:
   """The step's random inputs as jaxgan's step 0 draws them, as torch tensors."""
   key = jax.random.fold_in(jax.random.PRNGKey(SEED), 0)
@@ -92,7 +82,7 @@ def main():
   c = spec.tiny_config()
   torch.manual_seed(0)
   rng = np.random.default_rng(0)
-  g, d = networks(c)
+  g, d = ts.networks(c)
   with torch.no_grad():
     for module in (g, d):
       for name, t in module.named_parameters():
@@ -116,21 +106,14 @@ def main():
   with torch.no_grad():
     out["d_logits"] = d(nchw(out["x"])).numpy()
 
-  o = c.stylegan2
-  step = ts.make_trainer(
-      g, d, device=torch.device("cpu"), lr=c.optimizer_g.lr, betas=(c.optimizer_g.b1,
-                                                                     c.optimizer_g.b2),
-      r1_gamma=o.r1_gamma, r1_interval=o.r1_interval, pl_weight=o.pl_weight,
-      pl_interval=o.pl_interval, pl_decay=o.pl_decay, pl_batch_shrink=o.pl_batch_shrink,
-      mixing_prob=o.mixing_prob, ema_kimg=o.ema_kimg, ema_rampup=o.ema_rampup)
+  step = ts.make_trainer(g, d, device=torch.device("cpu"), **ts.trainer_options(c))
   g.train()
   out["real"] = rng.uniform(-1, 1, (n, c.image_size, c.image_size, c.channels)).astype(np.float32)
   metrics = step(nchw(out["real"]), jaxgan_draws(build.build_gan(c), c, n))
   out.update({f"step/{k}": v.numpy() for k, v in metrics.items()})
   out.update({**state("step_g", g), **state("step_d", d)})
 
-  full = spec.full_config()
-  g256, d256 = networks(full)
+  g256, d256 = ts.networks(spec.full_config())
   out["count/g256"] = np.int64(sum(t.numel() for t in g256.parameters()))
   out["count/d256"] = np.int64(sum(t.numel() for t in d256.parameters()))
   np.savez_compressed(args.out, **out)

@@ -1,6 +1,7 @@
 """The benchmark harness runs without TensorFlow and reports what it claims (a smoke run of a
 tiny model; timings themselves are never asserted)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -69,17 +70,19 @@ def test_unknown_model_is_a_clear_error():
 
 @pytest.mark.slow  # compiles a (tiny) StyleGAN2 step: about two minutes on 2 cores
 def test_stylegan2_smoke_with_width(tmp_path):
+  """StyleGAN2 in the harness, beside its PyTorch peer when torch is installed."""
+  peers = "torch" if importlib.util.find_spec("torch") else ""
   out = tmp_path / "b.json"
   proc = subprocess.run([sys.executable, "-c", BLOCK_TF, "--models", "stylegan2_64", "--width", "8",
-                         "--peers", "", "--windows", "1", "--window-s", "0.1", "--json", str(out)],
+                         "--peers", peers, "--windows", "1", "--window-s", "0.1", "--json", str(out)],
                         cwd=REPO, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  (r,) = json.loads(out.read_text())
-  assert r["model"] == "stylegan2_64" and r["batch_size"] == 16
-  assert r["sec_per_kimg"] == pytest.approx(1000 / r["images_per_s"])
-  assert r["flops_per_step"] and r["flops_per_step"] > 0
-
-
+  records = json.loads(out.read_text())
+  assert [r["impl"] for r in records] == ["jaxgan"] + (["torch"] if peers else [])
+  for r in records:
+    assert r["model"] == "stylegan2_64" and r["batch_size"] == 16
+    assert r["sec_per_kimg"] == pytest.approx(1000 / r["images_per_s"])
+    assert r["flops_per_step"] and r["flops_per_step"] > 0
 
 
 @pytest.mark.parametrize("model,width", [("pix2pix256", 2), ("cyclegan256", 2),
@@ -132,17 +135,53 @@ def test_sngan_peer_builds_jaxgan_networks():
   assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
 
 
-def test_peers_train_the_shapes_jaxgan_trains():
-  """Each PyTorch peer builds its images from the spec's overrides (or the harness's
-  defaults): they must be the shapes jaxgan's config gives (a pix2pix256 peer once ran
-  at 32x32 beside jaxgan's 256)."""
+def test_every_peer_is_known_and_reads_the_jaxgan_config():
+  """Each spec's peer exists, and its networks' sizes come from the same experiment config
+  as jaxgan's (a pix2pix256 peer once ran at 32x32 beside jaxgan's 256)."""
   from benchmarks import run
-  from jaxgan import config as config_lib
   for name, spec in run.MODELS.items():
     if spec.torch_peer is None:
       continue
-    c = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
-    for k, v in spec.overrides.items():
-      c[k] = v
-    peer = {**run.MODELS_DEFAULT_OVERRIDES, **spec.overrides}
-    assert (peer["image_size"], peer["channels"]) == (c.image_size, c.channels), name
+    assert os.path.exists(os.path.join(REPO, "benchmarks", f"torch_{spec.torch_peer}.py")), name
+    c = run.spec_config(spec)
+    assert c.image_size == {"dcgan64": 64, "dcgan32": 32, "sngan32": 32, "stylegan2_64": 64,
+                            "stylegan2_256": 256, "pix2pix256": 256, "cyclegan256": 256,
+                            "inpaint256": 256, "srgan_x4": 96}[name], name
+
+
+def test_stylegan2_peer_networks_follow_the_config():
+  """The PyTorch StyleGAN2 of the harness is the config's: the parameter count of jaxgan's
+  networks at stylegan2_64 with --width 32."""
+  pytest.importorskip("torch")
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from benchmarks import run, torch_stylegan2
+  from jaxgan.train import build
+  c = run.spec_config(run.MODELS["stylegan2_64"], width=32)
+  gan = build.build_gan(c)
+  count = lambda module, x: sum(int(np.prod(p.shape)) for p in jax.tree.leaves(
+      jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x), x)["params"]))
+  g, d = torch_stylegan2.networks(c)
+  assert count(gan.generator, jnp.zeros((1, 512))) == sum(p.numel() for p in g.parameters())
+  assert count(gan.discriminator, jnp.zeros((1, 64, 64, 3))) == sum(
+      p.numel() for p in d.parameters())
+
+
+def test_windows_are_whole_cycles_of_lazy_phases():
+  """StyleGAN2's R1 (every 16) and path length (every 4) make steps unequal: every timed
+  window is a multiple of 16 steps, wherever it starts; other steps are not rounded."""
+  from benchmarks import run
+  assert run.lazy_cycle(run.spec_config(run.MODELS["stylegan2_256"])) == 16
+  assert run.lazy_cycle(run.spec_config(run.MODELS["dcgan64"])) == 1
+
+  class Counting(run.Impl):
+    def __init__(self, name, cycle):
+      self.name, self.cycle, self.calls = name, cycle, []
+
+    def run(self, n):
+      self.calls.append(n)
+
+  lazy, plain = Counting("lazy", 16), Counting("plain", 1)
+  run.time_round_robin([lazy, plain], windows=3, window_s=1e-9)
+  assert lazy.calls == [1, 16, 16, 16] and plain.calls == [1, 1, 1, 1]
