@@ -136,3 +136,86 @@ def test_layer_routes_cyclegan_upsampling_through_the_subpixel_form():
     jaxpr = str(jax.make_jaxpr(lambda v, x: m.apply(v, x))(v, x))
     assert ("lhs_dilation=(2, 2)" in jaxpr) == (impl == "lax"), impl
   np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+
+
+# --- stride-1 'same' convolutions and StyleGAN2's up-convolution -------------------------------
+
+def _lax_same(x, k):
+  p = k.shape[0] // 2
+  return lax.conv_general_dilated(x, k, (1, 1), ((p, p), (p, p)), dimension_numbers=NHWC)
+
+
+def _second_order(f):
+  """||d/dx sum(sin(f(x, k)))||^2 differentiated w.r.t. (x, k): StyleGAN2's path length and
+  R1 differentiate through the backward rule."""
+  def penalty(x, k):
+    g = jax.grad(lambda x: jnp.sum(jnp.sin(f(x, k))))(x)
+    return jnp.sum(g ** 2)
+  return jax.grad(penalty, (0, 1))
+
+
+@pytest.mark.parametrize("shape,k,c_out", [((2, 8, 8, 5), 3, 7), ((1, 6, 10, 4), 3, 3),
+                                           ((2, 5, 5, 6), 1, 2), ((2, 7, 7, 2), 5, 3)])
+def test_conv_s1_equals_lax_with_first_and_second_derivatives(shape, k, c_out):
+  kx, kk = jax.random.split(jax.random.PRNGKey(1))
+  x, kernel = jax.random.normal(kx, shape), 0.3 * jax.random.normal(kk, (k, k, shape[-1], c_out))
+  np.testing.assert_allclose(cpu_conv.conv_same(x, kernel), _lax_same(x, kernel), rtol=1e-5,
+                             atol=1e-5)
+  _assert_grads_equal(_lax_same, cpu_conv.conv_same, x, kernel)
+  for a, b in zip(_second_order(_lax_same)(x, kernel),
+                  jax.jit(_second_order(cpu_conv.conv_same))(x, kernel)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,c_out", [((2, 4, 4, 3), 5), ((1, 8, 6, 6), 4)])
+def test_subpixel_up_conv_equals_transposed_conv_and_blur(shape, c_out):
+  """conv_up_subpixel = layers.conv_up_2d's lax form (transposed conv, then the FIR blur):
+  values, gradients and second derivatives."""
+  kx, kk = jax.random.split(jax.random.PRNGKey(2))
+  x, kernel = jax.random.normal(kx, shape), 0.3 * jax.random.normal(kk, (3, 3, shape[-1], c_out))
+  ref = lambda x, k: layers.conv_up_2d(x, k, "lax")
+  new = lambda x, k: layers.conv_up_2d(x, k, "rearranged")
+  assert new(x, kernel).shape == (shape[0], 2 * shape[1], 2 * shape[2], c_out)
+  np.testing.assert_allclose(new(x, kernel), ref(x, kernel), rtol=1e-5, atol=1e-5)
+  _assert_grads_equal(ref, new, x, kernel)
+  for a, b in zip(_second_order(ref)(x, kernel), jax.jit(_second_order(new))(x, kernel)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_subpixel_kernel_is_the_blurred_kernel_by_phase():
+  """A centre-tap kernel's sub-pixel kernel is the 4x4 blur (x gain 4) split into phases:
+  phase (a, b), tap (r, s) = the 6x6 composite kernel's tap (2r + 1 - a, 2s + 1 - b)."""
+  k = np.zeros((3, 3, 1, 1), np.float32)
+  k[1, 1] = 1.0
+  f = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64 * 4
+  composite = np.zeros((6, 6))
+  composite[1:5, 1:5] = f                    # the centre tap shifts the blur by one
+  sub = np.asarray(cpu_conv.subpixel_up_kernel(jnp.asarray(k), jnp.asarray(f)))
+  for a in range(2):
+    for b in range(2):
+      want = composite[1 - a::2, 1 - b::2]
+      np.testing.assert_allclose(sub[:, :, 0, 2 * a + b], want, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_down_conv_equals_blur_and_strided_conv(k):
+  """conv_down_2d's CPU form (conv_s1, space-to-depth for 3x3) = its lax form: values,
+  gradients and second derivatives (R1 differentiates D's input gradient)."""
+  kx, kk = jax.random.split(jax.random.PRNGKey(3))
+  x, kernel = jax.random.normal(kx, (2, 8, 8, 3)), 0.3 * jax.random.normal(kk, (k, k, 3, 5))
+  ref = lambda x, w: layers.conv_down_2d(x, w, "lax")
+  new = lambda x, w: layers.conv_down_2d(x, w, "rearranged")
+  assert new(x, kernel).shape == (2, 4, 4, 5)
+  np.testing.assert_allclose(new(x, kernel), ref(x, kernel), rtol=1e-5, atol=1e-5)
+  _assert_grads_equal(ref, new, x, kernel)
+  for a, b in zip(_second_order(ref)(x, kernel), jax.jit(_second_order(new))(x, kernel)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_no_lax_kernel_gradient_left_in_a_second_derivative():
+  """Reverse over reverse through conv_s1 stays in conv_s1 and matmuls: no convolution over
+  a whole feature map (XLA's kernel gradient, 50x slower inside lax.cond on XLA:CPU)."""
+  x, k = jnp.ones((2, 16, 16, 4)), jnp.ones((3, 3, 4, 4))
+  hlo = jax.jit(_second_order(cpu_conv.conv_same)).lower(x, k).compile().as_text()
+  windows = [line for line in hlo.splitlines() if "convolution(" in line]
+  assert windows and all("size=3x3" in line for line in windows), windows

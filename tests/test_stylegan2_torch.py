@@ -24,10 +24,10 @@ TINY = {"image_size": "16", "channels": "3", "model.latent_dim": "16", "model.w_
         "stylegan2.r1_gamma": "1.0"}
 
 
-def tiny_config():
+def tiny_config(conv_impl: str = "auto"):
   """The fixture's networks and step (also read by the export script)."""
   c = config_lib.load_config_file(os.path.join(REPO, "experiments", "stylegan2_digits.py"))
-  config_lib.apply_overrides(c, TINY)
+  config_lib.apply_overrides(c, {**TINY, "conv_impl": conv_impl})
   return c
 
 
@@ -40,9 +40,11 @@ def ref():
   return load_fixture(FIXTURE)
 
 
-@pytest.fixture(scope="module")
-def gan():
-  return build.build_gan(tiny_config())
+# The native convolutions (accelerators) and the CPU formulations (cpu_conv's sub-pixel
+# up-convolution and matmul kernel gradients).
+@pytest.fixture(scope="module", params=["lax", "rearranged"])
+def gan(request):
+  return build.build_gan(tiny_config(request.param))
 
 
 def test_generator_matches_pytorch(ref, gan):

@@ -111,15 +111,17 @@ def _stylegan2(config, bn_axis_name):
     raise UsageError("model stylegan2 is unconditional without spectral norm; set "
                      "model.num_classes=0 and model.spectral_norm=False")
   stylegan2.log2_resolution(config.image_size)  # validates the resolution with a clear message
-  dtype = compute_dtype(config)
+  dtype, impl = compute_dtype(config), config.get("conv_impl", "auto")
   clamp = m.get("conv_clamp", 0.0) or None  # 0: no clamp
   g = stylegan2.Generator(image_size=config.image_size, channels=config.channels,
                           latent_dim=m.latent_dim, w_dim=m.get("w_dim", m.latent_dim),
                           mapping_layers=m.mapping_layers, channel_base=m.channel_base,
-                          channel_max=m.channel_max, conv_clamp=clamp, dtype=dtype)
+                          channel_max=m.channel_max, conv_clamp=clamp, dtype=dtype,
+                          conv_impl=impl)
   d = stylegan2.Discriminator(image_size=config.image_size, channels=config.channels,
                               channel_base=m.channel_base, channel_max=m.channel_max,
-                              mbstd_group=m.mbstd_group, conv_clamp=clamp, dtype=dtype)
+                              mbstd_group=m.mbstd_group, conv_clamp=clamp, dtype=dtype,
+                              conv_impl=impl)
   return g, d
 
 

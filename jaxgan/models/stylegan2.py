@@ -83,12 +83,13 @@ class SynthesisLayer(nn.Module):
   up: bool = False
   clamp: float | None = None
   dtype: Dtype = jnp.float32
+  conv_impl: str = "lax"
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array, noise: jax.Array | None) -> jax.Array:
     styles = layers.EqualizedDense(x.shape[-1], bias_init=1.0, name="affine")(w)  # (B, I)
     kernel = self.param("kernel", nn.initializers.normal(1.0), (3, 3, x.shape[-1], self.features))
-    x = layers.modulated_conv(x, kernel, styles, up=self.up)
+    x = layers.modulated_conv(x, kernel, styles, up=self.up, impl=self.conv_impl)
     strength = self.param("noise_strength", nn.initializers.zeros, ())
     if noise is not None:
       x = x + (noise * strength).astype(x.dtype)
@@ -100,13 +101,14 @@ class ToRGB(nn.Module):
   """Modulated 1x1 conv without demodulation (styles scaled by 1/sqrt(in)), bias, linear."""
   channels: int
   clamp: float | None = None
+  conv_impl: str = "lax"
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
     styles = layers.EqualizedDense(x.shape[-1], bias_init=1.0, name="affine")(w)
     styles = styles * x.shape[-1] ** -0.5
     kernel = self.param("kernel", nn.initializers.normal(1.0), (1, 1, x.shape[-1], self.channels))
-    x = layers.modulated_conv(x, kernel, styles, demodulate=False)
+    x = layers.modulated_conv(x, kernel, styles, demodulate=False, impl=self.conv_impl)
     bias = self.param("bias", nn.initializers.zeros, (self.channels,))
     return layers.bias_act(x, bias, act=False, clamp=self.clamp)
 
@@ -120,26 +122,30 @@ class Synthesis(nn.Module):
   channel_max: int = 512
   clamp: float | None = None
   dtype: Dtype = jnp.float32
+  conv_impl: str = "auto"      # layers.CONV_IMPLS: "auto" = the CPU formulations on CPU
 
   @nn.compact
   def __call__(self, ws: jax.Array, noise_keys: jax.Array | None = None) -> jax.Array:
     ch = lambda r: channels_at(r, self.channel_base, self.channel_max)
+    impl = layers.resolve_conv_impl(self.conv_impl)
     b = ws.shape[0]
     const = self.param("const", nn.initializers.normal(1.0), (4, 4, ch(4)))
     x = jnp.broadcast_to(const.astype(self.dtype), (b, 4, 4, ch(4)))
     noise = noise_maps(noise_keys, self.image_size, self.dtype)
-    x = SynthesisLayer(ch(4), clamp=self.clamp, dtype=self.dtype, name="b4_conv1")(
+    x = SynthesisLayer(ch(4), clamp=self.clamp, dtype=self.dtype, conv_impl=impl,
+                       name="b4_conv1")(
         x, ws[:, 0], noise[0])
-    img = ToRGB(self.channels, clamp=self.clamp, name="b4_torgb")(x, ws[:, 1])
+    img = ToRGB(self.channels, clamp=self.clamp, conv_impl=impl, name="b4_torgb")(x, ws[:, 1])
     w_idx, layer = 1, 1
     for r in range(3, log2_resolution(self.image_size) + 1):
       res = 2 ** r
       for j, up in ((0, True), (1, False)):
-        x = SynthesisLayer(ch(res), up=up, clamp=self.clamp, dtype=self.dtype,
+        x = SynthesisLayer(ch(res), up=up, clamp=self.clamp, dtype=self.dtype, conv_impl=impl,
                            name=f"b{res}_conv{j}")(x, ws[:, w_idx], noise[layer])
         w_idx, layer = w_idx + 1, layer + 1
       # toRGB reads the next block's first w (the last block: the extra w).
-      y = ToRGB(self.channels, clamp=self.clamp, name=f"b{res}_torgb")(x, ws[:, w_idx])
+      y = ToRGB(self.channels, clamp=self.clamp, conv_impl=impl, name=f"b{res}_torgb")(
+          x, ws[:, w_idx])
       img = layers.upsample_2d(img) + y
     return img.astype(jnp.float32)
 
@@ -160,6 +166,7 @@ class Generator(nn.Module):
   conv_clamp: float | None = None
   w_avg_beta: float = 0.995
   dtype: Dtype = jnp.float32
+  conv_impl: str = "auto"
 
   @property
   def num_ws(self) -> int:
@@ -168,7 +175,7 @@ class Generator(nn.Module):
   def setup(self):
     self.mapping = Mapping(self.w_dim, self.mapping_layers, dtype=self.dtype)
     self.synthesis = Synthesis(self.image_size, self.channels, self.channel_base,
-                               self.channel_max, self.conv_clamp, self.dtype)
+                               self.channel_max, self.conv_clamp, self.dtype, self.conv_impl)
     self.w_avg = self.variable("batch_stats", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
 
   def map(self, z: jax.Array, train: bool = False, mix_z: jax.Array | None = None,
@@ -199,15 +206,17 @@ class DiscriminatorBlock(nn.Module):
   features: int
   clamp: float | None = None
   dtype: Dtype = jnp.float32
+  conv_impl: str = "lax"       # resolved
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     g = 0.5 ** 0.5
     y = layers.EqualizedConv(self.features, 1, "down", use_bias=False, act=False,
-                             dtype=self.dtype, name="skip")(x, gain=g)
-    x = layers.EqualizedConv(x.shape[-1], 3, clamp=self.clamp, dtype=self.dtype, name="conv0")(x)
+                             dtype=self.dtype, conv_impl=self.conv_impl, name="skip")(x, gain=g)
+    x = layers.EqualizedConv(x.shape[-1], 3, clamp=self.clamp, dtype=self.dtype,
+                             conv_impl=self.conv_impl, name="conv0")(x)
     x = layers.EqualizedConv(self.features, 3, "down", clamp=self.clamp, dtype=self.dtype,
-                             name="conv1")(x, gain=g)
+                             conv_impl=self.conv_impl, name="conv1")(x, gain=g)
     return y + x
 
 
@@ -222,18 +231,23 @@ class Discriminator(nn.Module):
   mbstd_channels: int = 1
   conv_clamp: float | None = None
   dtype: Dtype = jnp.float32
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     del train  # no batch statistics
     ch = lambda r: channels_at(r, self.channel_base, self.channel_max)
+    impl = layers.resolve_conv_impl(self.conv_impl)
     top = log2_resolution(self.image_size)
     x = layers.EqualizedConv(ch(self.image_size), 1, clamp=self.conv_clamp, dtype=self.dtype,
+                             conv_impl=impl,
                              name="fromrgb")(x)
     for r in range(top, 2, -1):
-      x = DiscriminatorBlock(ch(2 ** (r - 1)), self.conv_clamp, self.dtype, name=f"b{2 ** r}")(x)
+      x = DiscriminatorBlock(ch(2 ** (r - 1)), self.conv_clamp, self.dtype, impl,
+                             name=f"b{2 ** r}")(x)
     x = layers.minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)
-    x = layers.EqualizedConv(ch(4), 3, clamp=self.conv_clamp, dtype=self.dtype, name="b4_conv")(x)
+    x = layers.EqualizedConv(ch(4), 3, clamp=self.conv_clamp, dtype=self.dtype, conv_impl=impl,
+                             name="b4_conv")(x)
     x = layers.EqualizedDense(ch(4), act=True, dtype=self.dtype, name="b4_fc")(
         x.reshape(x.shape[0], -1))
     return layers.EqualizedDense(1, dtype=self.dtype, name="out")(x)[:, 0].astype(jnp.float32)
