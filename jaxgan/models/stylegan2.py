@@ -133,8 +133,7 @@ class Synthesis(nn.Module):
     x = jnp.broadcast_to(const.astype(self.dtype), (b, 4, 4, ch(4)))
     noise = noise_maps(noise_keys, self.image_size, self.dtype)
     x = SynthesisLayer(ch(4), clamp=self.clamp, dtype=self.dtype, conv_impl=impl,
-                       name="b4_conv1")(
-        x, ws[:, 0], noise[0])
+                       name="b4_conv1")(x, ws[:, 0], noise[0])
     img = ToRGB(self.channels, clamp=self.clamp, conv_impl=impl, name="b4_torgb")(x, ws[:, 1])
     w_idx, layer = 1, 1
     for r in range(3, log2_resolution(self.image_size) + 1):
