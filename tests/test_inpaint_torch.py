@@ -110,7 +110,7 @@ def test_one_training_step_matches_pytorch(ref):
     # of lr where |g| >> 1e-8. Where |g| is within ~10x of Adam's eps (both moves under 90%
     # of lr), float32 round-off in g (against gradients up to ~1) moves the result by more
     # (seen: 1 weight of ~30k at |g| ~ 1e-10 on one CPU, 1 at ~1e-8 on another): those are
-    # held to 10% of lr, and must stay a minority (7.7% of the weights here).
+    # held to 10% of lr, and must stay a minority (here 7.7% of G's weights, 20% of D's).
     moved = jax.tree.map(lambda a, b: np.asarray(a) - b, after.params, before["params"])
     want = jax.tree.map(lambda a, b: a - b, expected["params"], before["params"])
     n_weights = n_ill = 0
@@ -121,7 +121,7 @@ def test_one_training_step_matches_pytorch(ref):
       assert np.all(err <= np.where(ill, 0.1 * lr, 0.01 * lr)), (
           f"{prefix} {jax.tree_util.keystr(path)}: max move error {err.max() / lr:.3f} lr")
       n_weights, n_ill = n_weights + exp.size, n_ill + int(ill.sum())
-    assert n_ill < 0.15 * n_weights, (n_ill, n_weights)
+    assert n_ill < 0.5 * n_weights, (n_ill, n_weights)
     assert max(float(np.abs(x).max()) for x in jax.tree.leaves(want)) > 0.5 * lr
   jax.tree.map(lambda a, b: _close(a, b), new.d.batch_stats,
                torch_import.deepfill_discriminator_variables(_state(ref, "step_d"))["batch_stats"])
