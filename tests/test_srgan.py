@@ -182,8 +182,15 @@ def test_step_under_jit_and_sharded_jit(kind):
   assert int(one.step) == 1
   # The VGG never moves.
   assert jax.tree.all(jax.tree.map(np.array_equal, one.extras, state.extras))
-  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(eight)):
-    np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+  # Adam's first step moves a weight by lr * g / (|g| + eps): where |g| is near eps the two
+  # summation orders can flip its sign (seen on an EPYC, with this and the previous release:
+  # 1-2 weights a tensor, 2 * lr apart). Such weights may differ by up to 2 * lr, a few of them.
+  lr = 2.5e-4  # above 2 * 1e-4, the configs' learning rate
+  for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(one)[0], jax.tree.leaves(eight)):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    off = np.abs(a - b) > 2e-5 + 2e-4 * np.abs(b)
+    assert off.sum() <= max(2, 0.01 * off.size) and np.all(np.abs(a - b)[off] <= lr), (
+        jax.tree_util.keystr(path), int(off.sum()), float(np.abs(a - b).max()))
   np.testing.assert_allclose(m1["d_loss"], m8["d_loss"], rtol=1e-4)
 
 
