@@ -67,3 +67,17 @@ def run_rows(workdir) -> dict:
   import json
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     return {r["step"]: r for r in map(json.loads, f)}
+
+
+def assert_adam_moves_equal(after, before, expected, lr: float, what: str) -> None:
+  """Parameters after a few Adam steps against a reference's: each weight moves by about lr
+  (Adam normalises the gradient), so the moves from `before` are compared to 1% of lr, and
+  must be that large somewhere."""
+  import jax
+  moved = jax.tree.map(lambda a, b: np.asarray(a) - b, after, before)
+  want = jax.tree.map(lambda a, b: np.asarray(a) - b, expected, before)
+  for (path, got), exp in zip(jax.tree_util.tree_flatten_with_path(moved)[0],
+                              jax.tree.leaves(want)):
+    np.testing.assert_allclose(got, exp, rtol=0, atol=0.01 * lr,
+                               err_msg=f"{what} {jax.tree_util.keystr(path)}")
+  assert max(float(np.abs(x).max()) for x in jax.tree.leaves(want)) > 0.5 * lr
