@@ -309,17 +309,32 @@ def corrupt_checkpoint(suite: Suite, how: str) -> Row:
              f"warned and fell back to step 8: {warned}; final params bit-identical: {same}")
 
 
+def _disk_usage(path: str) -> int:
+  """Bytes `path` occupies on disk (allocated blocks, as tmpfs counts them), recursively."""
+  if os.path.isfile(path):
+    return os.stat(path).st_blocks * 512
+  return sum(os.stat(os.path.join(d, f)).st_blocks * 512
+             for d, _, files in os.walk(path) for f in files)
+
+
 def disk_full(suite: Suite) -> Row:
+  # The disk is sized from the reference run (the same bytes are written): all its logs,
+  # steps 4 and 8, and half of step 12, so the save of step 12 (or, with more overhead on
+  # tmpfs, of step 8) runs out of space. A fixed size was not: orbax's file sizes vary
+  # between releases and machines, and a 1 MiB disk once held the whole run.
+  ref = os.path.join(suite.root, "reference")
+  logs = sum(_disk_usage(os.path.join(ref, n)) for n in os.listdir(ref) if n != "checkpoints")
+  ckpt = {s: _disk_usage(os.path.join(ref, "checkpoints", str(s))) for s in (4, 8, 12)}
+  size = -(-(logs + ckpt[4] + ckpt[8] + ckpt[12] // 2) // 4096) * 4096
   disk = os.path.join(suite.root, "disk")
   os.makedirs(disk, exist_ok=True)
-  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk],
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", disk],
                     capture_output=True).returncode:
     return Row("disk full while saving", "not run: mounting a tmpfs needs root", False,
                note="tests/test_reliability.py covers it in-process")
   try:
     wd = os.path.join(disk, "run")
-    # 1 MiB holds the logs and a few checkpoints, not all six; with keep_checkpoints=2 the
-    # failed save must not have rotated out an older step.
+    # With keep_checkpoints=2 the failed save must not have rotated out an older step.
     code, err = suite.run(wd, STEPS, "--config.keep_checkpoints=2")
     saved = suite.checkpoints(wd)
     ok = (code == 1 and "disk full" in err and saved and saved[-1] < STEPS
@@ -329,7 +344,8 @@ def disk_full(suite: Suite) -> Row:
     subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
     code2, err2 = suite.run(wd, STEPS, "--config.keep_checkpoints=2")
     same = code2 == 0 and suite.same_as_reference(wd)
-    return Row("disk full while saving", "workdir on a 1 MiB tmpfs, then grown to 64 MiB",
+    return Row("disk full while saving",
+               f"workdir on a {size / 1024:.0f} KiB tmpfs (logs + 2.5 checkpoints), then 64 MiB",
                bool(ok and same), steps_lost,
                suite.lost(wd, before, rows, saved[-1] if saved else 0, keep=2),
                f"exit {code}: '{_tail(err)}'; kept steps {saved}; resumed bit-identical: {same}")
