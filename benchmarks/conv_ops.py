@@ -1,7 +1,8 @@
 """Per-layer cost of a model's convolutions, forward + backward, jaxgan's formulations beside
 PyTorch's, in one run: where a whole-step gap comes from.
 
-  python -m benchmarks.conv_ops [--model dcgan|pix2pix] [--image-size 64] [--batch-size 128]
+  python -m benchmarks.conv_ops [--model dcgan|pix2pix|inpaint|srgan|cyclegan] [--image-size 64]
+                                [--batch-size 128]
                                 [--width 64] [--repeats 5] [--per-direction] [--json OUT]
 
 --model pix2pix: the U-Net's and the 70x70 PatchGAN's convolutions (use --image-size 256
@@ -72,14 +73,68 @@ def pix2pix_convs(image_size: int, width: int, channels: int = 3):
   return out
 
 
-CONV_LISTS = {"dcgan": dcgan_convs, "pix2pix": pix2pix_convs}
+def inpaint_convs(image_size: int, width: int, channels: int = 3):
+  """DeepFill v2's coarse net (the refine net repeats its shapes twice over) and SN-PatchGAN,
+  (..., dilation) last; width = cnum. Gated convs output 2 * features."""
+  s, c = image_size, width
+  out = [("G.conv1", "conv", s, channels + 2, c, 5, 1, 2),
+         ("G.down1a", "conv", s, c // 2, 2 * c, 3, 2, 1),
+         ("G.down1b", "conv", s // 2, c, 2 * c, 3, 1, 1),
+         ("G.down2a", "conv", s // 2, c, 4 * c, 3, 2, 1),
+         ("G.down2b", "conv", s // 4, 2 * c, 4 * c, 3, 1, 1)]
+  out += [(f"G.dil{r}", "conv", s // 4, 2 * c, 4 * c, 3, 1, r, r) for r in (2, 4, 8, 16)]
+  out += [("G.up1a", "conv", s // 2, 2 * c, 2 * c, 3, 1, 1),
+          ("G.up2a", "conv", s, c, c, 3, 1, 1),
+          ("G.up2b", "conv", s, c // 2, c // 2, 3, 1, 1),
+          ("G.to_rgb", "conv", s, c // 4, channels, 3, 1, 1)]
+  h, f = s, channels + 1
+  for i, g in enumerate((64, 128, 256, 256, 256, 256)):
+    out.append((f"D.conv{i + 1}", "conv", h, f, g, 5, 2, 2))
+    h, f = h // 2, g
+  return out
 
 
-def _jax_fn(kind, k, s, p, impl):
-  module_cls = layers.ConvTranspose2d if kind == "transpose" else layers.Conv2d
+def srgan_convs(image_size: int, width: int, channels: int = 3, scale: int = 4):
+  """SRResNet x4 on (image_size / 4)^2 inputs (one residual block: the 16 share its shape)
+  and SRGAN's discriminator at image_size."""
+  lr = image_size // scale
+  out = [("G.conv_in", "conv", lr, channels, width, 9, 1, 4),
+         ("G.block", "conv", lr, width, width, 3, 1, 1),
+         ("G.up0", "conv", lr, width, 4 * width, 3, 1, 1),
+         ("G.up1", "conv", 2 * lr, width, 4 * width, 3, 1, 1),
+         ("G.conv_out", "conv", image_size, width, channels, 9, 1, 4),
+         ("D.conv0", "conv", image_size, channels, 64, 3, 1, 1)]
+  h, f = image_size, 64
+  for i, (g, st) in enumerate(((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1),
+                               (512, 2)), start=1):
+    out.append((f"D.conv{i}", "conv", h, f, g, 3, st, 1))
+    h, f = h // st, g
+  return out
 
+
+def cyclegan_convs(image_size: int, width: int, channels: int = 3):
+  """CycleGAN's ResNet G (reflection-padded 7x7 and residual 3x3 convs run VALID; one
+  residual conv: the 18 share its shape; up-sampling: conv_transpose_3x3_s2) and its
+  70x70 PatchGAN (pix2pix's)."""
+  s, w = image_size, width
+  out = [("G.c7_in", "conv", s + 6, channels, w, 7, 1, 0),
+         ("G.down0", "conv", s, w, 2 * w, 3, 2, 1),
+         ("G.down1", "conv", s // 2, 2 * w, 4 * w, 3, 2, 1),
+         ("G.res", "conv", s // 4 + 2, 4 * w, 4 * w, 3, 1, 0),
+         ("G.c7_out", "conv", s + 6, w, channels, 7, 1, 0)]
+  return out + [c for c in pix2pix_convs(image_size, width, channels) if c[0].startswith("D.")]
+
+
+CONV_LISTS = {"dcgan": dcgan_convs, "pix2pix": pix2pix_convs, "inpaint": inpaint_convs,
+              "srgan": srgan_convs, "cyclegan": cyclegan_convs}
+
+
+def _jax_fn(kind, k, s, p, impl, d=1):
   def forward(kernel, x):
-    m = module_cls(features=kernel.shape[-1], kernel_size=k, stride=s, padding=p, impl=impl)
+    if kind == "conv":
+      return layers.torch_conv2d(x, kernel, s, p, impl, d)
+    m = layers.ConvTranspose2d(features=kernel.shape[-1], kernel_size=k, stride=s, padding=p,
+                               impl=impl)
     return m.apply({"params": {"kernel": kernel}}, x)
 
   @jax.jit
@@ -90,10 +145,10 @@ def _jax_fn(kind, k, s, p, impl):
   return forward, fwd_bwd
 
 
-def _torch_fn(torch, kind, c_in, c_out, k, s, p):
+def _torch_fn(torch, kind, c_in, c_out, k, s, p, d=1):
   nn = torch.nn
   m = (nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False) if kind == "transpose"
-       else nn.Conv2d(c_in, c_out, k, s, p, bias=False))
+       else nn.Conv2d(c_in, c_out, k, s, p, dilation=d, bias=False))
 
   def fwd_bwd(x, dy):
     x.grad = None
@@ -196,20 +251,22 @@ def main(argv=None) -> int:
         f"(median of {a.repeats})")
   print(f"{'layer':9s} {'in':>14s} {'out ch':>6s} {'lax':>8s} {'rearr':>8s} {'torch':>8s} "
         f"{'best/torch':>10s}")
-  for name, kind, h, c_in, c_out, k, s, pad in CONV_LISTS[a.model](a.image_size, a.width):
+  for name, kind, h, c_in, c_out, k, s, pad, *dil in CONV_LISTS[a.model](a.image_size, a.width):
+    d = dil[0] if dil else 1
     x = rng.standard_normal((a.batch_size, h, h, c_in)).astype(np.float32)
     kernel = (0.02 * rng.standard_normal((k, k, c_in, c_out))).astype(np.float32)
     jx, jk = jnp.asarray(x), jnp.asarray(kernel)
-    h_out = (h - 1) * s - 2 * pad + k if kind == "transpose" else (h + 2 * pad - k) // s + 1
+    h_out = ((h - 1) * s - 2 * pad + k if kind == "transpose"
+             else (h + 2 * pad - d * (k - 1) - 1) // s + 1)
     dy = rng.standard_normal((a.batch_size, h_out, h_out, c_out)).astype(np.float32)
     jdy = jnp.asarray(dy)
     runs = {}
     for impl in ("lax", "rearranged"):
-      _, f = _jax_fn(kind, k, s, pad, impl)
+      _, f = _jax_fn(kind, k, s, pad, impl, d)
       jax.block_until_ready(f(jk, jx, jdy))  # compile
       runs[impl] = functools.partial(lambda f: jax.block_until_ready(f(jk, jx, jdy)), f)
     if torch is not None:
-      tf = _torch_fn(torch, kind, c_in, c_out, k, s, pad)
+      tf = _torch_fn(torch, kind, c_in, c_out, k, s, pad, d)
       tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
       tdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
       tf(tx, tdy)
@@ -221,7 +278,7 @@ def main(argv=None) -> int:
           f"{ms.get('torch', float('nan')):8.1f} {f'{ratio:.2f}x' if ratio else '-':>10s}",
           flush=True)
     records.append(dict(layer=name, kind=kind, h_in=h, c_in=c_in, c_out=c_out, kernel=k,
-                        stride=s, padding=pad, batch_size=a.batch_size, ms=ms))
+                        stride=s, padding=pad, dilation=d, batch_size=a.batch_size, ms=ms))
   total = {key: sum(r["ms"].get(key, 0) for r in records) for key in ("lax", "rearranged", "torch")}
   chosen = sum(min(r["ms"]["lax"], r["ms"]["rearranged"]) for r in records)
   print(f"{'total':9s} {'':>14s} {'':>6s} {total['lax']:8.1f} {total['rearranged']:8.1f} "

@@ -95,7 +95,7 @@ def test_gradient_penalty_second_order_equals_lax():
 
 
 @pytest.mark.parametrize("cls,shape", [(layers.Conv2d, (2, 8, 8, 3)),
-                                       (layers.Conv2d, (2, 7, 7, 16)),   # odd: falls back
+                                       (layers.Conv2d, (2, 7, 7, 16)),   # odd: conv_strided
                                        (layers.ConvTranspose2d, (2, 4, 4, 16))])
 def test_layers_route_through_the_formulation_and_agree(cls, shape):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
@@ -103,7 +103,10 @@ def test_layers_route_through_the_formulation_and_agree(cls, shape):
   v = ref.init(jax.random.PRNGKey(1), x)
   np.testing.assert_allclose(fast.apply(v, x), ref.apply(v, x), rtol=1e-5, atol=1e-5)
   jaxpr = str(jax.make_jaxpr(lambda v, x: fast.apply(v, x))(v, x))
-  assert ("custom_vjp" in jaxpr) == (shape[1] % 2 == 0)
+  if cls is layers.Conv2d:
+    assert ("name=strided_conv" if shape[1] % 2 == 0 else "name=conv_strided") in jaxpr
+  else:
+    assert "custom_vjp" in jaxpr
 
 
 @pytest.mark.parametrize("shape", [(2, 5, 7, 3, 4), (1, 4, 4, 16, 8), (3, 1, 2, 2, 5)])
@@ -219,3 +222,51 @@ def test_no_lax_kernel_gradient_left_in_a_second_derivative():
   hlo = jax.jit(_second_order(cpu_conv.conv_same)).lower(x, k).compile().as_text()
   windows = [line for line in hlo.splitlines() if "convolution(" in line]
   assert windows and all("size=3x3" in line for line in windows), windows
+
+
+# --- torch_conv2d's CPU forms: any square kernel, stride, padding, dilation ---------------------
+
+def _lax_torch_conv(stride, padding, dilation):
+  return lambda x, k: lax.conv_general_dilated(x, k, (stride, stride), ((padding, padding),) * 2,
+                                               rhs_dilation=(dilation, dilation),
+                                               dimension_numbers=NHWC)
+
+
+# (input shape, k, C_out, stride, padding, dilation): DeepFill's dilated and 5x5 stride-2
+# layers, SRGAN's 3x3 stride 2 and 9x9, CycleGAN's VALID 7x7, the PatchGAN's 4x4 stride 1 on
+# an odd map, padding beyond the dilated kernel's reach, odd sizes, a stride of 3.
+TORCH_CONV_CASES = [((2, 12, 12, 3), 3, 4, 1, 4, 4), ((2, 9, 9, 3), 3, 2, 1, 2, 2),
+                    ((2, 10, 10, 4), 5, 3, 2, 2, 1), ((2, 8, 8, 5), 5, 3, 2, 2, 1),
+                    ((1, 11, 9, 3), 3, 5, 2, 1, 1), ((2, 12, 12, 2), 9, 3, 1, 4, 1),
+                    ((1, 13, 13, 3), 7, 2, 1, 0, 1), ((2, 7, 7, 6), 4, 1, 1, 1, 1),
+                    ((2, 6, 6, 3), 3, 2, 1, 3, 1), ((2, 13, 13, 3), 3, 4, 3, 1, 1)]
+
+
+@pytest.mark.parametrize("shape,k,c_out,stride,padding,dilation", TORCH_CONV_CASES)
+def test_torch_conv2d_cpu_form_equals_lax(shape, k, c_out, stride, padding, dilation):
+  """layers.torch_conv2d's "rearranged" form (cpu_conv.conv: conv_s1 at stride 1, dilated or
+  not; conv_strided otherwise) = lax: values, gradients, and second derivatives (an SN or
+  gradient-penalty D differentiates its input gradient)."""
+  kx, kk = jax.random.split(jax.random.PRNGKey(4))
+  x = jax.random.normal(kx, shape)
+  kernel = 0.3 * jax.random.normal(kk, (k, k, shape[-1], c_out))
+  ref = _lax_torch_conv(stride, padding, dilation)
+  new = lambda x, w: layers.torch_conv2d(x, w, stride, padding, "rearranged", dilation)
+  assert cpu_conv.conv(x, kernel, stride, padding, dilation) is not None
+  np.testing.assert_allclose(new(x, kernel), ref(x, kernel), rtol=1e-5, atol=1e-5)
+  _assert_grads_equal(ref, new, x, kernel)
+  for a, b in zip(_second_order(ref)(x, kernel), jax.jit(_second_order(new))(x, kernel)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_strided_conv_kernel_gradient_is_matmuls():
+  """conv_strided's kernel gradient runs as matmuls, not as XLA's convolution over the whole
+  map (the slow direction on XLA:CPU): the only convolutions left in its backward are the
+  stride-2 input gradient's small one (2x2 window over space-to-depth channels)."""
+  x, k = jnp.ones((2, 16, 16, 4)), jnp.ones((3, 3, 4, 8))
+  grads = jax.jit(jax.grad(lambda x, k: jnp.sum(cpu_conv.conv_strided(x, k, 2, 1) ** 2),
+                           (0, 1)))
+  hlo = grads.lower(x, k).compile().as_text()
+  windows = [line for line in hlo.splitlines() if "convolution(" in line]
+  assert windows and all("size=3x3 stride=2x2" in line or "size=2x2 " in line
+                         for line in windows), windows

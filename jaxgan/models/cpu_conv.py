@@ -230,12 +230,13 @@ def conv_transpose_3x3_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
 # kernel, so every direction, at any order, is this function again or matmuls.
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv_s1(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-  """Stride-1 convolution of x (B, H, W, C_in) with a square (k, k, C_in, C_out) kernel,
-  zero padding `padding` on every side: (B, H + 2p - k + 1, W + 2p - k + 1, C_out)."""
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_s1(x: jax.Array, kernel: jax.Array, padding: int, dilation: int = 1) -> jax.Array:
+  """Stride-1 convolution of x (B, H, W, C_in) with a square (k, k, C_in, C_out) kernel
+  dilated by `dilation`, zero padding `padding` on every side:
+  (B, H + 2p - d(k - 1), W + 2p - d(k - 1), C_out)."""
   return lax.conv_general_dilated(x, kernel, (1, 1), ((padding, padding),) * 2,
-                                  dimension_numbers=_NHWC)
+                                  rhs_dilation=(dilation, dilation), dimension_numbers=_NHWC)
 
 
 def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -243,44 +244,138 @@ def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return conv_s1(x, kernel, kernel.shape[0] // 2)
 
 
-def _conv_s1_fwd(x, kernel, padding):
+def _conv_s1_fwd(x, kernel, padding, dilation):
   # conv_s1 itself, not its lax body: differentiating this rule again (reverse over
   # reverse: R1, the path length) then meets the custom VJP, not lax's kernel gradient.
-  return conv_s1(x, kernel, padding), (x, kernel)
+  return conv_s1(x, kernel, padding, dilation), (x, kernel)
 
 
-def conv_s1_kernel_grad(x: jax.Array, dy: jax.Array, k: int, padding: int) -> jax.Array:
-  """dK of <conv_s1(x, K, padding), dy>: (k, k, C_in, C_out), one matmul per tap."""
+def conv_s1_kernel_grad(x: jax.Array, dy: jax.Array, k: int, padding: int,
+                        dilation: int = 1) -> jax.Array:
+  """dK of <conv_s1(x, K, padding, dilation), dy>: (k, k, C_in, C_out), one matmul per tap."""
   xp = _pad(x, padding)
   h, w = dy.shape[1:3]
   d = dy.reshape(-1, dy.shape[-1])
-  taps = [jnp.einsum("nc,nd->cd", xp[:, i:i + h, j:j + w].reshape(-1, x.shape[-1]), d)
-          for i in range(k) for j in range(k)]
+  r = dilation
+  taps = [jnp.einsum("nc,nd->cd", xp[:, i * r:i * r + h, j * r:j * r + w].reshape(
+      -1, x.shape[-1]), d) for i in range(k) for j in range(k)]
   return jnp.stack(taps).reshape(k, k, x.shape[-1], dy.shape[-1])
 
 
-def _conv_s1_bwd(padding, residuals, dy):
+def _conv_s1_bwd(padding, dilation, residuals, dy):
   x, kernel = residuals
   k = kernel.shape[0]
-  dx = conv_s1(dy, kernel[::-1, ::-1].swapaxes(2, 3), k - 1 - padding)  # the adjoint
-  return dx, conv_s1_kernel_grad(x, dy, k, padding).astype(kernel.dtype)
+  # The adjoint: the flipped, transposed kernel over dy padded to the full correlation.
+  full = dilation * (k - 1) - padding
+  flipped = kernel[::-1, ::-1].swapaxes(2, 3)
+  if full >= 0:
+    dx = conv_s1(dy, flipped, full, dilation)
+  else:  # padded beyond the kernel's reach: crop the correlation (those rows get no gradient)
+    dx = lax.pad(conv_s1(dy, flipped, 0, dilation), jnp.zeros((), dy.dtype),
+                 ((0, 0, 0), (full, full, 0), (full, full, 0), (0, 0, 0)))
+  return dx, conv_s1_kernel_grad(x, dy, k, padding, dilation).astype(kernel.dtype)
 
 
 conv_s1.defvjp(_conv_s1_fwd, _conv_s1_bwd)
 
 
-# --- StyleGAN2's blurred stride-2 convolution (the discriminator's down-sampling) ------------
-# conv_down_2d's 3x3 case: a stride-2 VALID convolution of the blurred map (H + 1 square).
-# Padded by one more row and column and seen through space_to_depth, it is a stride-1 2x2
-# VALID convolution over 4 * C_in channels (the 3x3 kernel zero-padded to 4x4 and split by
-# phase, as DCGAN's S): conv_s1's fast directions, for 16/9 of the multiplications.
+# --- Stride-2 convolutions through space-to-depth ----------------------------------------------
+# A stride-2 k x k convolution reads input row 2m + i through tap i. With the kernel
+# zero-padded to even size e and the input seen through space_to_depth, tap 2t + a reads
+# phase a of block row m + t: a stride-1 (e/2) x (e/2) VALID convolution over 4 * C_in
+# channels (DCGAN's S view, any k): conv_s1's fast directions, for (e/k)^2 of the
+# multiplications (16/9 at k = 3, 36/25 at k = 5, none at k = 4).
+
+
+def _even_tap_kernel(kernel: jax.Array) -> jax.Array:
+  """(k, k, I, O) -> ((k + 1) // 2, (k + 1) // 2, 4I, O) over space_to_depth's channels."""
+  k = kernel.shape[0]
+  e = k + k % 2
+  ke = jnp.pad(kernel, ((0, e - k), (0, e - k), (0, 0), (0, 0)))
+  i, o = kernel.shape[2:]
+  return ke.reshape(e // 2, 2, e // 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5).reshape(
+      e // 2, e // 2, 4 * i, o)
+
+
+def conv_s2(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """lax's stride-2 convolution of x (B, H, W, C) with a square kernel, zero padding
+  `padding` on every side: (B, (H + 2p - k) // 2 + 1, (W + 2p - k) // 2 + 1, C_out)."""
+  k = kernel.shape[0]
+  e = k + k % 2
+
+  def rows(n):  # (pad before, pad after) giving exactly the rows the outputs read, even
+    out = (n + 2 * padding - k) // 2 + 1
+    return padding, 2 * (out - 1) + e - n - padding
+
+  (top, bottom), (left, right) = rows(x.shape[1]), rows(x.shape[2])
+  x = lax.pad(x, jnp.zeros((), x.dtype),  # negative "padding" crops rows no output reads
+              ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
+  return conv_s1(space_to_depth(x), _even_tap_kernel(kernel), 0)
 
 
 def conv_s2_valid_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """lax's stride-2 VALID 3x3 convolution of an odd-sized (B, 2n + 1, 2n + 1, C) map."""
-  k4 = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
-  xs = space_to_depth(jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0))))
-  return conv_s1(xs, _tap_kernel(k4), 0)
+  return conv_s2(x, kernel, 0)
+
+
+# --- Strided convolutions: XLA's forward and input gradient, matmul kernel gradient ------------
+# Measured per direction at DeepFill's and SRGAN's stride-2 layers (2-core EPYC, batch 2): the
+# space-to-depth view above is 2-7x slower than XLA's strided convolution in the forward
+# direction (its 4 * C_in-channel convolution) and mostly faster in the input gradient;
+# XLA's kernel gradient is slow (57 ms against 13 as strided-slice matmuls at
+# 256x256x24 -> 96, 3x3). So the stride-s layers run XLA's forward, space-to-depth's input
+# gradient, and a kernel gradient of one matmul per tap over every s-th row and column.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_strided(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """lax's stride-s convolution of x (B, H, W, C) with a square kernel, zero padding p on
+  every side: (B, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1, C_out)."""
+  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
+                                  dimension_numbers=_NHWC)
+
+
+def conv_strided_kernel_grad(x: jax.Array, dy: jax.Array, k: int, stride: int,
+                             padding: int) -> jax.Array:
+  """dK of <conv_strided(x, K, stride, padding), dy>, one matmul per tap."""
+  xp = _pad(x, padding)
+  h, w = dy.shape[1:3]
+  d = dy.reshape(-1, dy.shape[-1])
+  span_h, span_w = stride * (h - 1) + 1, stride * (w - 1) + 1
+  taps = [jnp.einsum("nc,nd->cd", xp[:, i:i + span_h:stride, j:j + span_w:stride].reshape(
+      -1, x.shape[-1]), d) for i in range(k) for j in range(k)]
+  return jnp.stack(taps).reshape(k, k, x.shape[-1], dy.shape[-1])
+
+
+def _conv_strided_fwd(x, kernel, stride, padding):
+  return conv_strided(x, kernel, stride, padding), (x, kernel)
+
+
+def _conv_strided_bwd(stride, padding, residuals, dy):
+  x, kernel = residuals
+  # The input gradient at stride 2: conv_s2's (one stride-1 convolution of dy over all four
+  # phases, then depth-to-space); XLA's own took 1.5-3.6x longer at 5 of 8 measured layers
+  # and 1.1-1.3x less at the other 3, 0.7x in all. Other strides: XLA's.
+  fwd = (functools.partial(conv_s2, kernel=kernel, padding=padding) if stride == 2 else
+         lambda v: lax.conv_general_dilated(v, kernel, (stride, stride),
+                                            ((padding, padding),) * 2, dimension_numbers=_NHWC))
+  dx = jax.vjp(fwd, x)[1](dy)[0]  # (its unused forward is dead code under jit)
+  dk = conv_strided_kernel_grad(x, dy, kernel.shape[0], stride, padding)
+  return dx, dk.astype(kernel.dtype)
+
+
+conv_strided.defvjp(_conv_strided_fwd, _conv_strided_bwd)
+
+
+def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
+         dilation: int = 1) -> jax.Array | None:
+  """torch.nn.functional.conv2d's function (square kernel, symmetric zero padding) with a
+  matmul kernel gradient, or None where none is written (dilated and strided)."""
+  if stride == 1:
+    return conv_s1(x, kernel, padding, dilation)
+  if dilation == 1:
+    return conv_strided(x, kernel, stride, padding)
+  return None
 
 
 # --- StyleGAN2's up-convolution by output phase -----------------------------------------------

@@ -39,7 +39,6 @@ from jax import lax
 
 from jaxgan.models import layers
 
-_NHWC = ("NHWC", "HWIO", "NHWC")
 MULTIPLE = 8
 
 
@@ -79,6 +78,7 @@ class GatedConv(nn.Module):
   activation: str | None = "elu"   # "elu", "relu" or None
   gated: bool = True
   dtype: Any = jnp.float32
+  conv_impl: str = "auto"      # layers.torch_conv2d's
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -90,9 +90,8 @@ class GatedConv(nn.Module):
     kernel = self.param("kernel", init, (k, k, x.shape[-1], n))
     bias = self.param("bias", nn.initializers.zeros, (n,))
     p = self.rate * (k - 1) // 2
-    y = lax.conv_general_dilated(x.astype(self.dtype), kernel.astype(self.dtype),
-                                 (self.stride, self.stride), ((p, p), (p, p)),
-                                 rhs_dilation=(self.rate, self.rate), dimension_numbers=_NHWC)
+    y = layers.torch_conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.stride, p,
+                            self.conv_impl, dilation=self.rate)
     y = y + bias.astype(self.dtype)
     if not self.gated:
       return y
@@ -202,9 +201,11 @@ class _Stage(nn.Module):
   """The parts shared by the coarse and the refine nets, named as the port's modules."""
   cnum: int
   dtype: Any
+  conv_impl: str
 
   def gconv(self, name, f, k=3, stride=1, rate=1, activation="elu", gated=True):
-    return GatedConv(f, k, stride, rate, activation, gated, self.dtype, name=name)
+    return GatedConv(f, k, stride, rate, activation, gated, self.dtype, self.conv_impl,
+                     name=name)
 
   def down(self, x, prefix, f, hidden=None):
     x = self.gconv(f"{prefix}_conv1_downsample", hidden or f, stride=2)(x)
@@ -271,7 +272,7 @@ class DeepFillGenerator(nn.Module):
   channels: int = 3
   width: int = 48              # cnum
   dtype: Any = jnp.float32
-  conv_impl: str = "auto"      # accepted for the registry; these 3x3 / 5x5 convs use lax
+  conv_impl: str = "auto"      # layers.torch_conv2d's: matmul kernel gradients on CPU
 
   # The registry's generators expose latent_dim; an image-conditioned G has no z.
   latent_dim = 0
@@ -287,9 +288,9 @@ class DeepFillGenerator(nn.Module):
     incomplete = image * (1.0 - mask)
     ones = jnp.ones_like(mask)
     x = jnp.concatenate([incomplete, ones, ones * mask], axis=-1)
-    coarse = CoarseNet(self.width, self.dtype, self.channels, name="stage1")(x)
+    coarse = CoarseNet(self.width, self.dtype, self.conv_impl, self.channels, name="stage1")(x)
     x = coarse * mask + incomplete * (1.0 - mask)
-    refined = RefineNet(self.width, self.dtype, self.channels, name="stage2")(
+    refined = RefineNet(self.width, self.dtype, self.conv_impl, self.channels, name="stage2")(
         x.astype(self.dtype), mask)
     return coarse, refined
 
@@ -308,6 +309,7 @@ class SNConv5x5(nn.Module):
   (layers.torch_spectral_normalize: u and v in batch_stats), torch's default init."""
   features: int
   dtype: Any = jnp.float32
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool) -> jax.Array:
@@ -316,8 +318,8 @@ class SNConv5x5(nn.Module):
                         (5, 5, x.shape[-1], self.features))
     bias = self.param("bias", _torch_bias_init(fan_in), (self.features,))
     kernel = layers.torch_spectral_normalize(self, kernel, update_stats)
-    y = lax.conv_general_dilated(x.astype(self.dtype), kernel.astype(self.dtype), (2, 2),
-                                 ((2, 2), (2, 2)), dimension_numbers=_NHWC)
+    y = layers.torch_conv2d(x.astype(self.dtype), kernel.astype(self.dtype), 2, 2,
+                            self.conv_impl)
     return nn.leaky_relu(y + bias.astype(self.dtype), 0.2)
 
 
@@ -331,7 +333,7 @@ class SNPatchDiscriminator(nn.Module):
   channels: int = 3            # image channels; the mask is one more
   width: int = 64
   dtype: Any = jnp.float32
-  conv_impl: str = "auto"      # accepted for the registry; 5x5 convs use lax
+  conv_impl: str = "auto"      # layers.torch_conv2d's
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -341,6 +343,6 @@ class SNPatchDiscriminator(nn.Module):
                        f"[image, mask] inputs, got {x.shape}")
     w = self.width
     for i, f in enumerate((w, 2 * w, 4 * w, 4 * w, 4 * w, 4 * w), start=1):
-      x = SNConv5x5(f, self.dtype, name=f"conv{i}")(x, update_stats=train)
+      x = SNConv5x5(f, self.dtype, self.conv_impl, name=f"conv{i}")(x, update_stats=train)
     x = x.astype(jnp.float32).transpose(0, 3, 1, 2)
     return x.reshape(x.shape[0], -1)

@@ -124,12 +124,7 @@ class Conv2d(_TorchConv):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     x, kernel = self._cast_with_kernel(x)
-    if (resolve_conv_impl(self.impl) == "rearranged" and (self.kernel_size, self.stride) == (4, 2)
-        and cpu_conv.supported(x.shape[1], x.shape[2], self.padding)):
-      return cpu_conv.strided_conv(x, kernel, self.padding)
-    p = self.padding
-    return lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((p, p), (p, p)),
-                                    dimension_numbers=_NHWC)
+    return torch_conv2d(x, kernel, self.stride, self.padding, self.impl)
 
 
 # --- Spectral normalisation (Miyato et al. 2018) --------------------------------------------
@@ -502,14 +497,21 @@ def torch_default_bias_init(fan_in: int):
                                                                   bound)
 
 
-def torch_conv2d(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
-                 impl: str) -> jax.Array:
-  """Conv2d's dispatch (the CPU formulation for 4x4 stride 2, else lax), on a given kernel."""
-  if (resolve_conv_impl(impl) == "rearranged" and (kernel.shape[0], stride) == (4, 2)
-      and cpu_conv.supported(x.shape[1], x.shape[2], padding)):
-    return cpu_conv.strided_conv(x, kernel, padding)
+def torch_conv2d(x: jax.Array, kernel: jax.Array, stride: int, padding: int, impl: str,
+                 dilation: int = 1) -> jax.Array:
+  """torch.nn.functional.conv2d(x, kernel, stride, padding, dilation) on NHWC / HWIO with a
+  square kernel. impl "rearranged" (CPU): DCGAN's 4x4 stride-2 custom VJPs where they fit,
+  else cpu_conv.conv (matmul kernel gradients; stride 2 through space-to-depth); "lax":
+  XLA's convolution. Every form computes the same function (tests/test_cpu_conv.py)."""
+  if resolve_conv_impl(impl) == "rearranged":
+    if ((kernel.shape[0], stride, dilation) == (4, 2, 1)
+        and cpu_conv.supported(x.shape[1], x.shape[2], padding)):
+      return cpu_conv.strided_conv(x, kernel, padding)
+    y = cpu_conv.conv(x, kernel, stride, padding, dilation)
+    if y is not None:
+      return y
   return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
-                                  dimension_numbers=_NHWC)
+                                  rhs_dilation=(dilation, dilation), dimension_numbers=_NHWC)
 
 
 class BiasedConv2d(_TorchConv):
