@@ -1,6 +1,7 @@
-"""The CPU formulations of DCGAN's 4x4 stride-2 convolutions against the lax ops:
-values, first and second reverse-mode derivatives, over paddings, odd sizes and
-channel counts on both sides of MIN_NATIVE_CHANNELS."""
+"""The CPU formulations of jaxgan/models/cpu_conv.py against the lax ops: values, first and
+second reverse-mode derivatives. DCGAN's 4x4 stride-2 convolutions over paddings, odd sizes
+and channel counts on both sides of MIN_NATIVE_CHANNELS; StyleGAN2's up/down forms; every
+torch-style convolution's (any kernel, stride, padding, dilation)."""
 
 import jax
 import jax.numpy as jnp
@@ -252,7 +253,7 @@ def test_torch_conv2d_cpu_form_equals_lax(shape, k, c_out, stride, padding, dila
   kernel = 0.3 * jax.random.normal(kk, (k, k, shape[-1], c_out))
   ref = _lax_torch_conv(stride, padding, dilation)
   new = lambda x, w: layers.torch_conv2d(x, w, stride, padding, "rearranged", dilation)
-  assert cpu_conv.conv(x, kernel, stride, padding, dilation) is not None
+  assert cpu_conv.conv(x, kernel, stride, padding, dilation) is not None  # small: taps pay
   np.testing.assert_allclose(new(x, kernel), ref(x, kernel), rtol=1e-5, atol=1e-5)
   _assert_grads_equal(ref, new, x, kernel)
   for a, b in zip(_second_order(ref)(x, kernel), jax.jit(_second_order(new))(x, kernel)):
@@ -270,3 +271,13 @@ def test_strided_conv_kernel_gradient_is_matmuls():
   windows = [line for line in hlo.splitlines() if "convolution(" in line]
   assert windows and all("size=3x3 stride=2x2" in line or "size=2x2 " in line
                          for line in windows), windows
+
+
+def test_narrow_outputs_over_large_maps_keep_xlas_kernel_gradient():
+  """Few output channels over a large map: XLA's kernel gradient (memory-bound taps lose);
+  the same layer on a small map, or with many outputs, takes the taps."""
+  big, small = jnp.ones((1, 262, 262, 64)), jnp.ones((1, 31, 31, 64))
+  narrow, wide = jnp.ones((7, 7, 64, 3)), jnp.ones((7, 7, 64, 64))
+  assert cpu_conv.conv(big, narrow, 1, 0) is None
+  assert cpu_conv.conv(small, narrow, 1, 0) is not None
+  assert cpu_conv.conv(big, wide, 1, 0) is not None

@@ -19,6 +19,12 @@ directions. The fastest measured per direction (benchmarks/conv_ops.py --per-dir
 three, so Conv2d and ConvTranspose2d each run the fast formulation in all three directions.
 Every backward rule is itself made of differentiable JAX ops, so gradient penalties
 (reverse over reverse) work; forward-mode (jvp) is not defined for custom VJPs.
+
+The rest of the file gives every other PyTorch-style convolution the same treatment where
+it pays (`conv`, used by layers.torch_conv2d on CPU): stride-1 ones of any kernel size and
+dilation (`conv_s1`) and strided ones (`conv_strided`) keep XLA's forward and take the
+kernel gradient as one matmul per tap; StyleGAN2's up- and down-convolutions are
+rearranged into stride-1 ones.
 """
 
 import functools
@@ -367,10 +373,33 @@ def _conv_strided_bwd(stride, padding, residuals, dy):
 conv_strided.defvjp(_conv_strided_fwd, _conv_strided_bwd)
 
 
+# A matmul per tap reads a copy of the input for each of the k^2 taps and does C_out
+# multiply-adds per element read: with few output channels over a large map it is memory
+# bound and loses to XLA's kernel gradient (measured, forward + both gradients: CycleGAN's
+# 7x7 64 -> 3 at 262x262, 757 ms against 299; SRGAN's 9x9 64 -> 3 at 96x96, batch 4, 435
+# against 182), while small ones still win (the PatchGAN's 4x4 512 -> 1 at 31x31: 4.5 ms
+# against 16.5). So below MIN_TAP_OUT_CHANNELS outputs, taps only up to this many elements:
+MIN_TAP_OUT_CHANNELS = 16
+MAX_NARROW_TAP_ELEMENTS = 1 << 23
+
+
+def _taps_pay(x_shape, kernel_shape, stride: int, padding: int, dilation: int) -> bool:
+  k, c_in, c_out = kernel_shape[0], kernel_shape[2], kernel_shape[3]
+  if c_out >= MIN_TAP_OUT_CHANNELS:
+    return True
+  span = dilation * (k - 1) + 1
+  rows = x_shape[0] * ((x_shape[1] + 2 * padding - span) // stride + 1) * (
+      (x_shape[2] + 2 * padding - span) // stride + 1)
+  return k * k * rows * c_in <= MAX_NARROW_TAP_ELEMENTS
+
+
 def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
          dilation: int = 1) -> jax.Array | None:
   """torch.nn.functional.conv2d's function (square kernel, symmetric zero padding) with a
-  matmul kernel gradient, or None where none is written (dilated and strided)."""
+  matmul kernel gradient, or None where none is written (dilated and strided) or where
+  XLA's own kernel gradient is faster (_taps_pay)."""
+  if not _taps_pay(x.shape, kernel.shape, stride, padding, dilation):
+    return None
   if stride == 1:
     return conv_s1(x, kernel, padding, dilation)
   if dilation == 1:
