@@ -92,14 +92,15 @@ def _resnet(config, bn_axis_name):
   _check_channels(config)
   m = config.model
   resnet.num_resamplings(config.image_size)  # validates the resolution with a clear message
-  dtype = compute_dtype(config)
+  dtype, impl = compute_dtype(config), config.get("conv_impl", "auto")
   g = resnet.Generator(image_size=config.image_size, channels=config.channels,
                        latent_dim=m.latent_dim, width=m.g_width, num_classes=num_classes(config),
-                       bn_axis_name=bn_axis_name, dtype=dtype)
+                       bn_axis_name=bn_axis_name, dtype=dtype, conv_impl=impl)
   d = resnet.Discriminator(image_size=config.image_size, channels=config.channels,
                            width=m.d_width, spectral=_spectral(config),
                            num_classes=num_classes(config),
-                           conditioning=conditioning(config) or "projection", dtype=dtype)
+                           conditioning=conditioning(config) or "projection", dtype=dtype,
+                           conv_impl=impl)
   return g, d
 
 

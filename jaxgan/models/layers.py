@@ -195,6 +195,7 @@ class SNConv(nn.Module):
   n_power_iterations: int = 1
   kernel_init: Any = nn.initializers.xavier_uniform()
   dtype: Dtype = jnp.float32
+  impl: str = "auto"           # see CONV_IMPLS (stride 1: torch_conv2d's CPU form)
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
@@ -202,8 +203,12 @@ class SNConv(nn.Module):
     kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
     if self.spectral:
       kernel = spectral_normalize(self, kernel, update_stats, self.n_power_iterations)
-    y = lax.conv_general_dilated(x.astype(self.dtype), kernel.astype(self.dtype),
-                                 (self.stride, self.stride), "SAME", dimension_numbers=_NHWC)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    if self.stride == 1 and k % 2:  # 'SAME' is then k // 2 on every side
+      y = torch_conv2d(x, kernel, 1, k // 2, self.impl)
+    else:
+      y = lax.conv_general_dilated(x, kernel, (self.stride, self.stride), "SAME",
+                                   dimension_numbers=_NHWC)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y

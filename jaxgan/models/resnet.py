@@ -64,11 +64,13 @@ class GBlock(nn.Module):
   num_classes: int = 0
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, labels, train: bool):
     bn = lambda name: CondBatchNorm(self.num_classes, self.bn_axis_name, self.dtype, name=name)
-    conv = lambda k, name: layers.SNConv(self.features, k, dtype=self.dtype, name=name)
+    conv = lambda k, name: layers.SNConv(self.features, k, dtype=self.dtype,
+                                         impl=self.conv_impl, name=name)
     h = nn.relu(bn("bn0")(x, labels, train))
     h = conv(3, "conv0")(_upsample(h))
     h = nn.relu(bn("bn1")(h, labels, train))
@@ -84,11 +86,12 @@ class DBlock(nn.Module):
   first: bool = False
   spectral: bool = True
   dtype: Any = jnp.float32
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, update_stats: bool):
     conv = lambda f, k, name: layers.SNConv(f, k, spectral=self.spectral, dtype=self.dtype,
-                                            name=name)
+                                            impl=self.conv_impl, name=name)
     h = x if self.first else nn.relu(x)
     h = conv(self.features, 3, "conv0")(h, update_stats)
     h = conv(self.features, 3, "conv1")(nn.relu(h), update_stats)
@@ -112,6 +115,7 @@ class Generator(nn.Module):
   num_classes: int = 0         # > 0: conditional BatchNorm on labels
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
+  conv_impl: str = "auto"      # layers.CONV_IMPLS
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True):
@@ -120,11 +124,12 @@ class Generator(nn.Module):
     x = layers.SNDense(4 * 4 * self.width, dtype=self.dtype, name="fc")(z)
     x = x.reshape(-1, 4, 4, self.width)                                   # (B, 4, 4, C)
     for i in range(num_resamplings(self.image_size)):
-      x = GBlock(self.width, self.num_classes, self.bn_axis_name, self.dtype,
+      x = GBlock(self.width, self.num_classes, self.bn_axis_name, self.dtype, self.conv_impl,
                  name=f"block{i}")(x, labels, train)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                      axis_name=self.bn_axis_name, dtype=self.dtype, name="bn_out")(x)
-    x = layers.SNConv(self.channels, 3, dtype=self.dtype, name="conv_out")(nn.relu(x))
+    x = layers.SNConv(self.channels, 3, dtype=self.dtype, impl=self.conv_impl,
+                      name="conv_out")(nn.relu(x))
     return jnp.tanh(x.astype(jnp.float32))                                # (B, H, W, C)
 
 
@@ -138,6 +143,7 @@ class Discriminator(nn.Module):
   num_classes: int = 0
   conditioning: str = "projection"  # or "acgan" (used when num_classes > 0)
   dtype: Any = jnp.float32
+  conv_impl: str = "auto"      # layers.CONV_IMPLS
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True):
@@ -148,7 +154,7 @@ class Discriminator(nn.Module):
     h = x
     for i in range(n_down + 2):
       h = DBlock(self.width, down=i < n_down, first=i == 0, spectral=self.spectral,
-                 dtype=self.dtype, name=f"block{i}")(h, train)
+                 dtype=self.dtype, conv_impl=self.conv_impl, name=f"block{i}")(h, train)
     # The head in float32: a sum over all positions, then logits the losses read in f32.
     h = jnp.sum(nn.relu(h).astype(jnp.float32), axis=(1, 2))               # (B, C)
     logits = layers.SNDense(1, spectral=self.spectral, name="logit")(h, train)[:, 0]
