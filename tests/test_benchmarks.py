@@ -185,3 +185,30 @@ def test_windows_are_whole_cycles_of_lazy_phases():
   lazy, plain = Counting("lazy", 16), Counting("plain", 1)
   run.time_round_robin([lazy, plain], windows=3, window_s=1e-9)
   assert lazy.calls == [1, 16, 16, 16] and plain.calls == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("model", ["inpaint", "cyclegan", "srgan"])
+def test_conv_ops_layer_lists_match_pytorch_shapes(model, tmp_path):
+  """benchmarks.conv_ops times each listed layer in both frameworks on the same shapes: the
+  output-gradient shape it computes (dilation and stride included) must fit PyTorch's layer,
+  whose backward refuses a mismatch. Tiny sizes, one repeat."""
+  pytest.importorskip("torch")
+  from benchmarks import conv_ops
+  out = tmp_path / "ops.json"
+  size = {"inpaint": 64, "cyclegan": 32, "srgan": 32}[model]
+  assert conv_ops.main(["--model", model, "--image-size", str(size), "--batch-size", "1",
+                        "--width", "8", "--repeats", "1", "--json", str(out)]) == 0
+  records = json.loads(out.read_text())["records"]
+  assert len(records) == len(conv_ops.CONV_LISTS[model](size, 8))
+  assert all(set(r["ms"]) == {"lax", "rearranged", "torch"} for r in records)
+
+
+def test_conv_in_loop_runs_every_impl_and_stride(tmp_path):
+  from benchmarks import conv_in_loop
+  out = tmp_path / "loop.json"
+  assert conv_in_loop.main(["--size", "8", "--channels", "4", "--batch-size", "2",
+                            "--repeats", "1", "--json", str(out)]) == 0
+  records = json.loads(out.read_text())["records"]
+  assert {(r["impl"], r["stride"]) for r in records} == {
+      (i, s) for i in ("lax", "rearranged") for s in (1, 2)}
+  assert all(set(r["ms"]) == {"straight", "scan", "one", "cond"} for r in records)
