@@ -114,8 +114,8 @@ def srgan_convs(image_size: int, width: int, channels: int = 3, scale: int = 4):
 
 def cyclegan_convs(image_size: int, width: int, channels: int = 3):
   """CycleGAN's ResNet G (reflection-padded 7x7 and residual 3x3 convs run VALID; one
-  residual conv: the 18 share its shape; up-sampling: conv_transpose_3x3_s2) and its
-  70x70 PatchGAN (pix2pix's)."""
+  residual conv: the 18 share its shape; its two output_padding transposed convs are not
+  listed) and its 70x70 PatchGAN (pix2pix's)."""
   s, w = image_size, width
   out = [("G.c7_in", "conv", s + 6, channels, w, 7, 1, 0),
          ("G.down0", "conv", s, w, 2 * w, 3, 2, 1),

@@ -325,7 +325,7 @@ def conv_s2_valid_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 # --- Strided convolutions: XLA's forward and input gradient, matmul kernel gradient ------------
-# Measured per direction at DeepFill's and SRGAN's stride-2 layers (2-core EPYC, batch 2): the
+# Measured per direction at DeepFill's stride-2 layers (2-core Xeon, batch 2): the
 # space-to-depth view above is 2-7x slower than XLA's strided convolution in the forward
 # direction (its 4 * C_in-channel convolution) and mostly faster in the input gradient;
 # XLA's kernel gradient is slow (57 ms against 13 as strided-slice matmuls at
