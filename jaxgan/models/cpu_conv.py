@@ -61,12 +61,16 @@ def depth_to_space(x: jax.Array) -> jax.Array:
 
 
 def _tap_kernel(kernel: jax.Array) -> jax.Array:
-  """(4, 4, Cb, Cs) -> the 2x2 kernel over space_to_depth's channels, (2, 2, 4Cb, Cs).
+  """(k, k, Cb, Cs) -> the kernel over space_to_depth's channels, (e/2, e/2, 4Cb, Cs), e = k
+  rounded up to even (an odd kernel is zero-padded at the far side): 4x4 -> 2x2.
 
   Kernel row 2t + a reads phase a of block row t (likewise columns). The map swaps two
   axes, so it is its own inverse on the 6-D view."""
-  cb, cs = kernel.shape[2:]
-  return kernel.reshape(2, 2, 2, 2, cb, cs).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * cb, cs)
+  k, (cb, cs) = kernel.shape[0], kernel.shape[2:]
+  e = k + k % 2
+  kernel = jnp.pad(kernel, ((0, e - k), (0, e - k), (0, 0), (0, 0)))
+  return kernel.reshape(e // 2, 2, e // 2, 2, cb, cs).transpose(0, 2, 1, 3, 4, 5).reshape(
+      e // 2, e // 2, 4 * cb, cs)
 
 
 def _from_tap_kernel(k2: jax.Array) -> jax.Array:
@@ -256,15 +260,18 @@ def _conv_s1_fwd(x, kernel, padding, dilation):
   return conv_s1(x, kernel, padding, dilation), (x, kernel)
 
 
-def conv_s1_kernel_grad(x: jax.Array, dy: jax.Array, k: int, padding: int,
-                        dilation: int = 1) -> jax.Array:
-  """dK of <conv_s1(x, K, padding, dilation), dy>: (k, k, C_in, C_out), one matmul per tap."""
+def tap_kernel_grad(x: jax.Array, dy: jax.Array, k: int, padding: int, stride: int = 1,
+                    dilation: int = 1) -> jax.Array:
+  """dK of <conv(x, K), dy> for a k x k convolution with this padding, stride and dilation:
+  (k, k, C_in, C_out), one matmul per tap over the input rows and columns it reads."""
   xp = _pad(x, padding)
   h, w = dy.shape[1:3]
   d = dy.reshape(-1, dy.shape[-1])
+  span_h, span_w = stride * (h - 1) + 1, stride * (w - 1) + 1
   r = dilation
-  taps = [jnp.einsum("nc,nd->cd", xp[:, i * r:i * r + h, j * r:j * r + w].reshape(
-      -1, x.shape[-1]), d) for i in range(k) for j in range(k)]
+  taps = [jnp.einsum("nc,nd->cd", xp[:, i * r:i * r + span_h:stride,
+                                     j * r:j * r + span_w:stride].reshape(-1, x.shape[-1]), d)
+          for i in range(k) for j in range(k)]
   return jnp.stack(taps).reshape(k, k, x.shape[-1], dy.shape[-1])
 
 
@@ -279,7 +286,7 @@ def _conv_s1_bwd(padding, dilation, residuals, dy):
   else:  # padded beyond the kernel's reach: crop the correlation (those rows get no gradient)
     dx = lax.pad(conv_s1(dy, flipped, 0, dilation), jnp.zeros((), dy.dtype),
                  ((0, 0, 0), (full, full, 0), (full, full, 0), (0, 0, 0)))
-  return dx, conv_s1_kernel_grad(x, dy, k, padding, dilation).astype(kernel.dtype)
+  return dx, tap_kernel_grad(x, dy, k, padding, 1, dilation).astype(kernel.dtype)
 
 
 conv_s1.defvjp(_conv_s1_fwd, _conv_s1_bwd)
@@ -291,16 +298,6 @@ conv_s1.defvjp(_conv_s1_fwd, _conv_s1_bwd)
 # phase a of block row m + t: a stride-1 (e/2) x (e/2) VALID convolution over 4 * C_in
 # channels (DCGAN's S view, any k): conv_s1's fast directions, for (e/k)^2 of the
 # multiplications (16/9 at k = 3, 36/25 at k = 5, none at k = 4).
-
-
-def _even_tap_kernel(kernel: jax.Array) -> jax.Array:
-  """(k, k, I, O) -> ((k + 1) // 2, (k + 1) // 2, 4I, O) over space_to_depth's channels."""
-  k = kernel.shape[0]
-  e = k + k % 2
-  ke = jnp.pad(kernel, ((0, e - k), (0, e - k), (0, 0), (0, 0)))
-  i, o = kernel.shape[2:]
-  return ke.reshape(e // 2, 2, e // 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5).reshape(
-      e // 2, e // 2, 4 * i, o)
 
 
 def conv_s2(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
@@ -316,12 +313,7 @@ def conv_s2(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
   (top, bottom), (left, right) = rows(x.shape[1]), rows(x.shape[2])
   x = lax.pad(x, jnp.zeros((), x.dtype),  # negative "padding" crops rows no output reads
               ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
-  return conv_s1(space_to_depth(x), _even_tap_kernel(kernel), 0)
-
-
-def conv_s2_valid_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """lax's stride-2 VALID 3x3 convolution of an odd-sized (B, 2n + 1, 2n + 1, C) map."""
-  return conv_s2(x, kernel, 0)
+  return conv_s1(space_to_depth(x), _tap_kernel(kernel), 0)
 
 
 # --- Strided convolutions: XLA's forward and input gradient, matmul kernel gradient ------------
@@ -341,18 +333,6 @@ def conv_strided(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> 
                                   dimension_numbers=_NHWC)
 
 
-def conv_strided_kernel_grad(x: jax.Array, dy: jax.Array, k: int, stride: int,
-                             padding: int) -> jax.Array:
-  """dK of <conv_strided(x, K, stride, padding), dy>, one matmul per tap."""
-  xp = _pad(x, padding)
-  h, w = dy.shape[1:3]
-  d = dy.reshape(-1, dy.shape[-1])
-  span_h, span_w = stride * (h - 1) + 1, stride * (w - 1) + 1
-  taps = [jnp.einsum("nc,nd->cd", xp[:, i:i + span_h:stride, j:j + span_w:stride].reshape(
-      -1, x.shape[-1]), d) for i in range(k) for j in range(k)]
-  return jnp.stack(taps).reshape(k, k, x.shape[-1], dy.shape[-1])
-
-
 def _conv_strided_fwd(x, kernel, stride, padding):
   return conv_strided(x, kernel, stride, padding), (x, kernel)
 
@@ -366,7 +346,7 @@ def _conv_strided_bwd(stride, padding, residuals, dy):
          lambda v: lax.conv_general_dilated(v, kernel, (stride, stride),
                                             ((padding, padding),) * 2, dimension_numbers=_NHWC))
   dx = jax.vjp(fwd, x)[1](dy)[0]  # (its unused forward is dead code under jit)
-  dk = conv_strided_kernel_grad(x, dy, kernel.shape[0], stride, padding)
+  dk = tap_kernel_grad(x, dy, kernel.shape[0], padding, stride)
   return dx, dk.astype(kernel.dtype)
 
 
