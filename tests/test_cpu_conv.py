@@ -172,9 +172,10 @@ def test_conv_s1_equals_lax_with_first_and_second_derivatives(shape, k, c_out):
 
 
 @pytest.mark.parametrize("shape,c_out", [((2, 4, 4, 3), 5), ((1, 8, 6, 6), 4)])
-def test_subpixel_up_conv_equals_transposed_conv_and_blur(shape, c_out):
-  """conv_up_subpixel = layers.conv_up_2d's lax form (transposed conv, then the FIR blur):
-  values, gradients and second derivatives."""
+def test_up_conv_by_phase_equals_transposed_conv_and_blur(shape, c_out):
+  """conv_up_2d's CPU form (the transposed conv by output phase, on the input padded in
+  front) = its lax form (transposed conv, then the FIR blur): values, gradients and second
+  derivatives (the path-length penalty differentiates G's input gradient)."""
   kx, kk = jax.random.split(jax.random.PRNGKey(2))
   x, kernel = jax.random.normal(kx, shape), 0.3 * jax.random.normal(kk, (3, 3, shape[-1], c_out))
   ref = lambda x, k: layers.conv_up_2d(x, k, "lax")
@@ -186,24 +187,20 @@ def test_subpixel_up_conv_equals_transposed_conv_and_blur(shape, c_out):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_subpixel_kernel_is_the_blurred_kernel_by_phase():
-  """A centre-tap kernel's sub-pixel kernel is the 4x4 blur (x gain 4) split into phases:
-  phase (a, b), tap (r, s) = the 6x6 composite kernel's tap (2r + 1 - a, 2s + 1 - b)."""
-  k = np.zeros((3, 3, 1, 1), np.float32)
-  k[1, 1] = 1.0
-  f = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64 * 4
-  composite = np.zeros((6, 6))
-  composite[1:5, 1:5] = f                    # the centre tap shifts the blur by one
-  sub = np.asarray(cpu_conv.subpixel_up_kernel(jnp.asarray(k), jnp.asarray(f)))
-  for a in range(2):
-    for b in range(2):
-      want = composite[1 - a::2, 1 - b::2]
-      np.testing.assert_allclose(sub[:, :, 0, 2 * a + b], want, atol=1e-7)
+def test_up_conv_by_phase_has_no_transposed_or_dilated_convolution():
+  """The CPU up-conv's forward and both gradients are stride-1 convolutions and matmuls:
+  no input-dilated (transposed) window for XLA:CPU, whose kernel gradient of one is slow."""
+  x, k = jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 4))
+  step = jax.grad(lambda x, k: jnp.sum(layers.conv_up_2d(x, k, "rearranged") ** 2), (0, 1))
+  hlo = jax.jit(step).lower(x, k).compile().as_text()
+  windows = [line for line in hlo.splitlines() if "convolution(" in line]
+  assert windows and not any("lhs_dilate" in line or "rhs_dilate" in line for line in windows)
+  assert all("size=2x2" in line for line in windows), windows
 
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_down_conv_equals_blur_and_strided_conv(k):
-  """conv_down_2d's CPU form (conv_s1, space-to-depth for 3x3) = its lax form: values,
+  """conv_down_2d's CPU form (conv_s1 for 1x1, conv_strided for 3x3) = its lax form: values,
   gradients and second derivatives (R1 differentiates D's input gradient)."""
   kx, kk = jax.random.split(jax.random.PRNGKey(3))
   x, kernel = jax.random.normal(kx, (2, 8, 8, 3)), 0.3 * jax.random.normal(kk, (k, k, 3, 5))

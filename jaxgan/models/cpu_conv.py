@@ -23,8 +23,9 @@ Every backward rule is itself made of differentiable JAX ops, so gradient penalt
 The rest of the file gives every other PyTorch-style convolution the same treatment where
 it pays (`conv`, used by layers.torch_conv2d on CPU): stride-1 ones of any kernel size and
 dilation (`conv_s1`) and strided ones (`conv_strided`) keep XLA's forward and take the
-kernel gradient as one matmul per tap; StyleGAN2's up- and down-convolutions are
-rearranged into stride-1 ones.
+kernel gradient as one matmul per tap; StyleGAN2's up-convolution runs its transposed
+convolution by output phase (`conv_transpose_3x3_s2`) and its down-convolution as
+`conv_strided`.
 """
 
 import functools
@@ -385,27 +386,3 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
   if dilation == 1:
     return conv_strided(x, kernel, stride, padding)
   return None
-
-
-# --- StyleGAN2's up-convolution by output phase -----------------------------------------------
-# conv_up_2d = the transposed 3x3 convolution (stride 2, full: 2H + 1) followed by the 4x4 FIR
-# blur (pad 1). Both are linear and shift-invariant on the up-sampled grid, so together they
-# are one 6x6 kernel C = K * f there; output row 2m + a reads input rows m - 1, m, m + 1
-# through C's taps 1 - a, 3 - a, 5 - a. So all four output phases are ONE stride-1 3x3 'same'
-# convolution into 4 * C_out channels, then depth-to-space: no zeros multiplied, no
-# transposed or dilated convolution for XLA:CPU to differentiate (measured 4-6x faster than
-# lax's form, forward + both gradients, at StyleGAN2's 8x8-32x32 layers).
-
-
-def subpixel_up_kernel(kernel: jax.Array, fir_2d: jax.Array) -> jax.Array:
-  """(3, 3, I, O) kernel and the (4, 4) blur -> (3, 3, I, 4 O), phases (a, b) major."""
-  kf = fir_2d.shape[0]
-  c = sum(fir_2d[s, t].astype(kernel.dtype) *
-          jnp.pad(kernel, ((s, kf - 1 - s), (t, kf - 1 - t), (0, 0), (0, 0)))
-          for s in range(kf) for t in range(kf))                       # (6, 6, I, O)
-  return jnp.concatenate([c[1 - a::2, 1 - b::2] for a in range(2) for b in range(2)], axis=-1)
-
-
-def conv_up_subpixel(x: jax.Array, kernel: jax.Array, fir_2d: jax.Array) -> jax.Array:
-  """(B, H, W, I) -> (B, 2H, 2W, O): layers.conv_up_2d's function, by output phase."""
-  return depth_to_space(conv_same(x, subpixel_up_kernel(kernel, fir_2d)))

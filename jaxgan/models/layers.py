@@ -333,11 +333,16 @@ def same_conv(x: jax.Array, kernel: jax.Array, impl: str = "lax") -> jax.Array:
 def conv_up_2d(x: jax.Array, kernel: jax.Array, impl: str = "lax") -> jax.Array:
   """3x3 'same' conv at twice the resolution, (B, H, W, I) -> (B, 2H, 2W, O): the transposed
   (input-dilated) convolution then the FIR blur, equal to FIR upsampling padded by (3, 2)
-  followed by a VALID conv, at a quarter of its MACs. impl "rearranged": the same function
-  as one stride-1 convolution by output phase (cpu_conv.conv_up_subpixel)."""
-  if impl == "rearranged":
-    return cpu_conv.conv_up_subpixel(x, kernel, fir_filter_2d(gain=4.0))
+  followed by a VALID conv, at a quarter of its MACs. impl "rearranged": the transposed
+  convolution by output phase (cpu_conv.conv_transpose_3x3_s2: one stride-1 2x2 convolution
+  with a matmul kernel gradient), then the same blur."""
   k = kernel.shape[0]
+  if impl == "rearranged" and k == 3:
+    # On x padded by one row and column in front, the by-phase transposed convolution is
+    # the full (2H + 1)-sized one behind a zero row and column: the blur's (1, 1) padding
+    # becomes (0, 1).
+    y = cpu_conv.conv_transpose_3x3_s2(jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0))), kernel)
+    return upfirdn_2d(y, pad=(0, 1), gain=4.0)
   y = lax.conv_general_dilated(x, kernel, (1, 1), ((k - 1, k - 1),) * 2, lhs_dilation=(2, 2),
                                dimension_numbers=_NHWC)
   return upfirdn_2d(y, pad=(1, 1), gain=4.0)
@@ -346,7 +351,8 @@ def conv_up_2d(x: jax.Array, kernel: jax.Array, impl: str = "lax") -> jax.Array:
 def conv_down_2d(x: jax.Array, kernel: jax.Array, impl: str = "lax") -> jax.Array:
   """Conv at half the resolution, (B, H, W, I) -> (B, H/2, W/2, O): FIR blur, then a stride-2
   VALID conv (3x3: the blur pads by 2; 1x1: blur and subsample first, as upfirdn down=2).
-  impl "rearranged": the same function from cpu_conv.conv_s1 (matmul kernel gradients)."""
+  impl "rearranged": the same function with matmul kernel gradients (cpu_conv.conv_s1 for
+  1x1, cpu_conv.conv_strided for 3x3)."""
   k = kernel.shape[0]
   if k == 1:
     y = upfirdn_2d(x, down=2, pad=(1, 1))
@@ -355,8 +361,10 @@ def conv_down_2d(x: jax.Array, kernel: jax.Array, impl: str = "lax") -> jax.Arra
     return lax.conv_general_dilated(y, kernel, (1, 1), "VALID", dimension_numbers=_NHWC)
   p = (len(FIR_TAPS) - 2 + k - 1) // 2
   y = upfirdn_2d(x, pad=(p, p))
-  if impl == "rearranged" and k == 3:  # an odd-sized map: space-to-depth, 16/9 of the MACs
-    return cpu_conv.conv_s2(y, kernel, 0)
+  if impl == "rearranged":
+    # XLA's strided forward (the space-to-depth view, 16/9 of the MACs here, was 1.1-2.0x
+    # slower forward + both gradients at StyleGAN2-64's 8x8-64x64 layers).
+    return cpu_conv.conv_strided(y, kernel, 2, 0)
   return lax.conv_general_dilated(y, kernel, (2, 2), "VALID", dimension_numbers=_NHWC)
 
 
