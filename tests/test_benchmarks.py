@@ -212,3 +212,23 @@ def test_conv_in_loop_runs_every_impl_and_stride(tmp_path):
   assert {(r["impl"], r["stride"]) for r in records} == {
       (i, s) for i in ("lax", "rearranged") for s in (1, 2)}
   assert all(set(r["ms"]) == {"straight", "scan", "one", "cond"} for r in records)
+
+
+def test_stylegan2_convs_lists_every_resampling_layer(tmp_path):
+  """benchmarks.stylegan2_convs times G's up- and 'same' convs and D's down-convs at every
+  resolution (jaxgan's forms; PyTorch's where installed). Tiny sizes, one repeat."""
+  from benchmarks import stylegan2_convs
+  layers_ = stylegan2_convs.stylegan2_convs(32, 8)
+  assert [(n, k, h) for n, k, h, _, _ in layers_] == [
+      ("G.b8.conv0", "up", 4), ("G.b8.conv1", "same", 8), ("G.b16.conv0", "up", 8),
+      ("G.b16.conv1", "same", 16), ("G.b32.conv0", "up", 16), ("G.b32.conv1", "same", 32),
+      ("D.b32.conv1", "down", 32), ("D.b16.conv1", "down", 16), ("D.b8.conv1", "down", 8)]
+  out = tmp_path / "sg.json"
+  argv = ["--image-size", "16", "--width", "4", "--batch-size", "2", "--repeats", "1",
+          "--json", str(out)]
+  if importlib.util.find_spec("torch") is None:
+    argv.append("--no-torch")
+  assert stylegan2_convs.main(argv) == 0
+  records = json.loads(out.read_text())["records"]
+  assert [r["layer"] for r in records] == [n for n, *_ in stylegan2_convs.stylegan2_convs(16, 4)]
+  assert all({"lax", "rearranged"} <= set(r["ms"]) for r in records)
