@@ -359,8 +359,7 @@ conv_strided.defvjp(_conv_strided_fwd, _conv_strided_bwd)
 # bound and loses to XLA's kernel gradient (measured, forward + both gradients: CycleGAN's
 # 7x7 64 -> 3 at 262x262, 757 ms against 299; SRGAN's 9x9 64 -> 3 at 96x96, batch 4, 435
 # against 182), while small ones still win (the PatchGAN's 4x4 512 -> 1 at 31x31: 4.5 ms
-# against 16.5). So below MIN_TAP_OUT_CHANNELS outputs, taps only up to this many elements
-# (stride-1 undilated ones take the overlap-add below instead; this is for the others):
+# against 16.5). So below MIN_TAP_OUT_CHANNELS outputs, taps only up to this many elements:
 MIN_TAP_OUT_CHANNELS = 16
 MAX_NARROW_TAP_ELEMENTS = 1 << 23
 
@@ -375,43 +374,11 @@ def _taps_pay(x_shape, kernel_shape, stride: int, padding: int, dilation: int) -
   return k * k * rows * c_in <= MAX_NARROW_TAP_ELEMENTS
 
 
-# --- Few output channels: one matmul to every tap's output, then an overlap-add --------------
-# y[p] = sum_t x[p + t] K[t]. With C_out small, Z = x @ [K[t] for all t] is one well-shaped
-# matmul (C_in -> k^2 C_out) and y the sum of k^2 shifted slices of Z (col2im). Autodiff of
-# it is as good: the cotangent of Z is dy shifted once per tap (im2col of dy, k^2 C_out
-# wide), then one matmul each for dx and dK. Measured (forward + both gradients, 2-core Xeon):
-# CycleGAN's 7x7 64 -> 3 at 262x262, batch 1, 452 ms (XLA: its forward alone 359) -> 73,
-# PyTorch 98; SRGAN's 9x9 64 -> 3 at 96x96, batch 4, 190 -> 62, PyTorch 51.
-# Z holds k^2 C_out values per input pixel, so it is used up to this many:
-MAX_OVERLAP_ADD_ELEMENTS = 1 << 28
-
-
-def conv_overlap_add(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
-  """Stride-1 convolution of x (B, H, W, C_in) with a square (k, k, C_in, C_out) kernel,
-  zero padding `padding` on every side, as one matmul and an overlap-add (few C_out)."""
-  k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
-  xp = _pad(x, padding)
-  ho, wo = xp.shape[1] - k + 1, xp.shape[2] - k + 1
-  per_tap = kernel.reshape(k * k, c_in, c_out).transpose(1, 0, 2)       # (C_in, k^2, C_out)
-  z = jnp.einsum("bhwc,ctd->bhwtd", xp, per_tap)
-  return sum(z[:, i:i + ho, j:j + wo, i * k + j] for i in range(k) for j in range(k))
-
-
-def _overlap_add_pays(x_shape, kernel_shape, stride: int, padding: int, dilation: int) -> bool:
-  k, c_out = kernel_shape[0], kernel_shape[3]
-  z = x_shape[0] * (x_shape[1] + 2 * padding) * (x_shape[2] + 2 * padding) * k * k * c_out
-  return (stride == 1 and dilation == 1 and c_out < MIN_TAP_OUT_CHANNELS
-          and z <= MAX_OVERLAP_ADD_ELEMENTS)
-
-
 def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
          dilation: int = 1) -> jax.Array | None:
-  """torch.nn.functional.conv2d's function (square kernel, symmetric zero padding) with
-  matmul gradients: an overlap-add for few output channels at stride 1, else XLA's forward
-  and a matmul kernel gradient; or None where none is written (dilated and strided) or
-  where XLA's own kernel gradient is faster (_taps_pay)."""
-  if _overlap_add_pays(x.shape, kernel.shape, stride, padding, dilation):
-    return conv_overlap_add(x, kernel, padding)
+  """torch.nn.functional.conv2d's function (square kernel, symmetric zero padding) with a
+  matmul kernel gradient, or None where none is written (dilated and strided) or where
+  XLA's own kernel gradient is faster (_taps_pay)."""
   if not _taps_pay(x.shape, kernel.shape, stride, padding, dilation):
     return None
   if stride == 1:
