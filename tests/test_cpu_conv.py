@@ -36,13 +36,23 @@ def _assert_grads_equal(f_ref, f_new, *args, tol=1e-4):
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
+@pytest.fixture(params=["patch", "matmul"])
+def regime(request, monkeypatch):
+  """Every 4x4 stride-2 case twice: the space-to-depth forms, and the kernel-bound layers'
+  matmul forms (thresholds forced to take every layer)."""
+  big = request.param == "matmul"
+  monkeypatch.setattr(cpu_conv, "MAX_PATCHES_PER_KERNEL", 1 << 30 if big else 0)
+  monkeypatch.setattr(cpu_conv, "MAX_TRANSPOSE_POSITIONS", 1 << 30 if big else 0)
+  return request.param
+
+
 # Channel counts 3 and 4 take the im2col forward, 16 and 20 XLA's strided convolution.
 CONV_CASES = [((2, 8, 8, 3), 1), ((2, 8, 8, 16), 1), ((2, 6, 10, 20), 1), ((2, 6, 6, 16), 0),
               ((2, 6, 6, 4), 2), ((2, 8, 8, 16), 2), ((3, 4, 4, 16), 1)]
 
 
 @pytest.mark.parametrize("shape,padding", CONV_CASES)
-def test_strided_conv_equals_lax(shape, padding):
+def test_strided_conv_equals_lax(shape, padding, regime):
   x, k = _inputs(shape, 5)
   assert cpu_conv.supported(shape[1], shape[2], padding)
   ref = _lax_conv(x, k, padding)
@@ -56,10 +66,10 @@ def test_strided_conv_equals_lax(shape, padding):
 @pytest.mark.parametrize("shape,padding", [((2, 4, 4, 16), 1), ((2, 1, 1, 4), 1),
                                            ((3, 5, 7, 6), 1), ((2, 8, 8, 20), 1),
                                            ((2, 4, 4, 16), 0), ((2, 5, 5, 3), 2)])
-def test_transposed_conv_equals_lax(shape, padding):
+def test_transposed_conv_equals_lax(shape, padding, regime):
   x, kernel = _inputs(shape, 16 if shape[-1] < 16 else 3)    # both sides of the threshold
   ref = _lax_conv_transpose(x, kernel, padding)
-  f = lambda x, k: cpu_conv.strided_conv_transpose(x, cpu_conv.transpose_kernel(k), padding)
+  f = lambda x, k: cpu_conv.conv_transpose_stored(x, k, padding)
   got = jax.jit(f)(x, kernel)
   assert got.shape == ref.shape
   np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
@@ -77,7 +87,7 @@ def test_adjoint_identity_and_kernel_grad():
   np.testing.assert_allclose(cpu_conv.conv_kernel_grad(x, y, 1), ref, rtol=1e-4, atol=1e-4)
 
 
-def test_gradient_penalty_second_order_equals_lax():
+def test_gradient_penalty_second_order_equals_lax(regime):
   """WGAN-GP differentiates D's input gradient with respect to D's kernels: reverse over
   the custom VJPs' backward rules must equal reverse over the lax ops'."""
   x, k1 = _inputs((2, 8, 8, 4), 16)
@@ -93,6 +103,44 @@ def test_gradient_penalty_second_order_equals_lax():
   got = jax.jit(jax.grad(penalty(lambda x, k: cpu_conv.strided_conv(x, k, 1)), (0, 1)))(k1, k2)
   for a, b in zip(ref, got):  # float32 round-off of two differentiations: relative to scale
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(jnp.max(jnp.abs(a))))
+
+
+def test_transposed_conv_second_order_equals_lax(regime):
+  """Reverse over reverse through the stored-kernel transposed convolution (both forms)."""
+  y, kernel = _inputs((2, 3, 3, 8), 6)
+  def penalty(conv):
+    return lambda y, k: jnp.sum(jax.grad(lambda y, k: jnp.sum(jnp.tanh(conv(y, k))))(y, k) ** 2)
+  ref = jax.grad(penalty(lambda y, k: _lax_conv_transpose(y, k, 1)), (0, 1))(y, kernel)
+  got = jax.jit(jax.grad(penalty(lambda y, k: cpu_conv.conv_transpose_stored(y, k, 1)),
+                         (0, 1)))(y, kernel)
+  for a, b in zip(ref, got):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(jnp.max(jnp.abs(a))))
+
+
+def test_kernel_bound_layers_never_rearrange_the_kernel():
+  """pix2pix's inner layers (batch 1, small maps, big kernels): forward + both gradients of
+  Conv2d and ConvTranspose2d compile to matmuls that read the kernel and write its gradient
+  in the stored layout; no transpose, reverse or copy of a kernel-sized array (each cost
+  15-30 ms at 4x4x1024x512 on XLA:CPU) is left."""
+  cases = [(layers.Conv2d, (1, 8, 8, 96), 128), (layers.ConvTranspose2d, (1, 4, 4, 96), 128)]
+  for cls, shape, c_out in cases:
+    m = cls(c_out, 4, 2, 1, impl="rearranged")
+    x = jnp.ones(shape)
+    v = m.init(jax.random.PRNGKey(0), x)
+    y_shape = (m.apply(v, x) if cls is layers.Conv2d else x).shape
+    assert (cpu_conv.conv_kernel_bound(y_shape) if cls is layers.Conv2d
+            else cpu_conv.conv_transpose_kernel_bound(y_shape))
+    step = jax.jit(jax.grad(lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))), (0, 1)))
+    hlo = step.lower(v, x).compile().as_text()
+    size = 16 * shape[-1] * c_out
+    def elements(line):
+      dims = line.split("=", 1)[1].split("[", 1)[1].split("]", 1)[0]
+      return int(np.prod([int(d) for d in dims.split(",") if d])) if dims else 1
+    moved = [line.strip() for line in hlo.splitlines()
+             if "=" in line and "[" in line.split("=", 1)[1][:40]
+             and any(f" {op}(" in line for op in ("transpose", "reverse", "copy"))
+             and elements(line) == size]
+    assert not moved, (cls.__name__, moved)
 
 
 @pytest.mark.parametrize("cls,shape", [(layers.Conv2d, (2, 8, 8, 3)),

@@ -149,6 +149,75 @@ def conv_kernel_grad(x: jax.Array, dy: jax.Array, padding: int) -> jax.Array:
   return _from_tap_kernel(jnp.stack(taps).reshape(2, 2, *taps[0].shape))
 
 
+# --- Kernel-bound layers: small maps under large kernels ------------------------------------
+# pix2pix's U-Net at batch 1 runs 4x4 stride-2 layers of 512-1024 channels over maps of
+# 1x1 to 8x8: the kernels (up to 32 MB) outweigh the activations, and the step's time went
+# to rearranging kernels, not to arithmetic. Every formulation above flips a kernel, swaps
+# its in/out axes or regroups its taps on the way in, and autodiff undoes that on the
+# gradient; XLA:CPU runs each as a single-threaded copy (measured: 30 ms to swap the in/out
+# axes of a 4x4x1024x512 kernel, 15 ms for any copy of it), and such copies made 0.8 of
+# pix2pix's 1.4 s step. Here every direction is one matmul that reads the kernel in its
+# stored layout, as a (16 C_in, C_out) matrix or as 16 (C_in, C_out) taps, and writes the
+# kernel gradient in that layout, with the rearranging done on the small activations:
+# im2col of the large map (`_cols`) and its adjoint, the overlap-add (`_col2im`).
+
+
+def _cols(x: jax.Array, padding: int) -> jax.Array:
+  """im2col of S: (B, H, W, C) -> (B h w, 16, C), the 4x4 window of each output, taps in
+  kernel order (row, column). Built on space-to-depth: kernel row 2q + a is phase a of
+  block row m + q."""
+  xs = space_to_depth(_pad(x, padding))                       # (B, h + 1, w + 1, (a, b, c))
+  b, h, w, c = xs.shape[0], xs.shape[1] - 1, xs.shape[2] - 1, x.shape[-1]
+  taps = jnp.stack([xs[:, q:q + h, r:r + w] for q in range(2) for r in range(2)], axis=3)
+  taps = taps.reshape(b * h * w, 2, 2, 2, 2, c).transpose(0, 1, 3, 2, 4, 5)  # (q, a, r, b)
+  return taps.reshape(b * h * w, 16, c)
+
+
+def _col2im(taps: jax.Array, shape: tuple, padding: int) -> jax.Array:
+  """The adjoint of _cols (overlap-add of every window's taps) onto a map of `shape`."""
+  return jax.linear_transpose(functools.partial(_cols, padding=padding),
+                              jax.ShapeDtypeStruct(shape, taps.dtype))(taps)[0]
+
+
+# Where the matmul forms win, per layer, forward + both gradients + a kernel update, at
+# pix2pix's sizes and DCGAN's (2-core Xeon; benchmarks/RESULTS.md): Conv2d's (two plain
+# matmuls) while the im2col matrix (N positions x 16 Cb) is at most 4x the kernel's size
+# (16 Cb x Cs), i.e. N <= 4 Cs; ConvTranspose2d's (16 batched tap matmuls, which scale worse
+# in N) up to 64 positions.
+MAX_PATCHES_PER_KERNEL = 4
+MAX_TRANSPOSE_POSITIONS = 64
+
+
+def _positions(y_shape) -> int:
+  return y_shape[0] * y_shape[1] * y_shape[2]
+
+
+def conv_kernel_bound(y_shape) -> bool:
+  """Whether a Conv2d(4, 2) whose output (small map) has this shape takes the matmul forms."""
+  return _positions(y_shape) <= MAX_PATCHES_PER_KERNEL * y_shape[-1]
+
+
+def conv_transpose_kernel_bound(y_shape) -> bool:
+  """Whether a ConvTranspose2d(4, 2) whose input (small map) has this shape takes them."""
+  return _positions(y_shape) <= MAX_TRANSPOSE_POSITIONS
+
+
+def _conv_adjoint_matmul(dy: jax.Array, kernel: jax.Array, x_shape: tuple,
+                         padding: int) -> jax.Array:
+  """S^T(dy) with the kernel (4, 4, Cb, Cs) read as one (16 Cb, Cs) matrix."""
+  cs = kernel.shape[-1]
+  taps = jnp.einsum("nc,kc->nk", dy.reshape(-1, cs), kernel.reshape(-1, cs))
+  return _col2im(taps.reshape(-1, 16, kernel.shape[2]), x_shape, padding)
+
+
+def _conv_kernel_grad_matmul(x: jax.Array, dy: jax.Array, padding: int) -> jax.Array:
+  """conv_kernel_grad as one matmul of the im2col of x with dy: (4, 4, Cb, Cs) directly."""
+  cols = _cols(x, padding)
+  cs = dy.shape[-1]
+  dk = jnp.einsum("nk,nc->kc", cols.reshape(cols.shape[0], -1), dy.reshape(-1, cs))
+  return dk.reshape(4, 4, x.shape[-1], cs)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def strided_conv(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
   """Conv2d(k=4, s=2, padding), NHWC / HWIO, with the fast formulation in each direction."""
@@ -161,6 +230,9 @@ def _strided_conv_fwd(x, kernel, padding):
 
 def _strided_conv_bwd(padding, residuals, dy):
   x, kernel = residuals
+  if conv_kernel_bound(dy.shape):
+    return (_conv_adjoint_matmul(dy, kernel, x.shape, padding),
+            _conv_kernel_grad_matmul(x, dy, padding))
   return conv_adjoint(dy, kernel, padding), conv_kernel_grad(x, dy, padding)
 
 
@@ -185,6 +257,52 @@ def _strided_conv_transpose_bwd(padding, residuals, dx):
 
 
 strided_conv_transpose.defvjp(_strided_conv_transpose_fwd, _strided_conv_transpose_bwd)
+
+
+def _taps_of_stored(kernel: jax.Array) -> jax.Array:
+  """A stored ConvTranspose2d kernel (4, 4, Cs, Cb) as its 16 (Cs, Cb) taps, in the order of
+  S's kernel taps: the stored kernel is S's flipped, so tap t is stored tap 15 - t."""
+  return kernel.reshape(16, *kernel.shape[2:])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_transpose_matmul(y: jax.Array, kernel: jax.Array, padding: int,
+                          x_shape: tuple) -> jax.Array:
+  """S^T(y) of a kernel-bound layer, kernel in layers.ConvTranspose2d's stored layout
+  (4, 4, Cs, Cb), onto a map of x_shape: 16 batched (N, Cs) x (Cs, Cb) matmuls, one per
+  stored tap, then the overlap-add. Equal to
+  strided_conv_transpose(y, transpose_kernel(kernel), padding)."""
+  n, cs = y.shape[0] * y.shape[1] * y.shape[2], y.shape[-1]
+  ys = jnp.broadcast_to(y.reshape(1, n, cs), (16, n, cs))
+  taps = jnp.einsum("tnc,tcd->tnd", ys, _taps_of_stored(kernel))[::-1]   # S's tap order
+  return _col2im(taps.transpose(1, 0, 2), x_shape, padding)
+
+
+def _conv_transpose_matmul_fwd(y, kernel, padding, x_shape):
+  return conv_transpose_matmul(y, kernel, padding, x_shape), (y, kernel)
+
+
+def _conv_transpose_matmul_bwd(padding, x_shape, residuals, dx):
+  y, kernel = residuals
+  n, cs = y.shape[0] * y.shape[1] * y.shape[2], y.shape[-1]
+  cols = _cols(dx, padding).transpose(1, 0, 2)[::-1]              # (16, N, Cb), stored order
+  dy = jnp.einsum("tnd,tcd->tnc", cols, _taps_of_stored(kernel)).sum(0).reshape(y.shape)
+  ys = jnp.broadcast_to(y.reshape(1, n, cs), (16, n, cs))
+  dk = jnp.einsum("tnc,tnd->tcd", ys, cols).reshape(kernel.shape)
+  return dy, dk
+
+
+conv_transpose_matmul.defvjp(_conv_transpose_matmul_fwd, _conv_transpose_matmul_bwd)
+
+
+def conv_transpose_stored(y: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
+  """torch's ConvTranspose2d(k=4, s=2, padding) of y with layers.ConvTranspose2d's stored
+  kernel (4, 4, Cs, Cb): the matmul form on kernel-bound layers, else S^T."""
+  if conv_transpose_kernel_bound(y.shape):
+    b, h, w = y.shape[:3]
+    x_shape = (b, 2 * h + 2 - 2 * padding, 2 * w + 2 - 2 * padding, kernel.shape[-1])
+    return conv_transpose_matmul(y, kernel, padding, x_shape)
+  return strided_conv_transpose(y, transpose_kernel(kernel), padding)
 
 
 def transpose_kernel(kernel: jax.Array) -> jax.Array:

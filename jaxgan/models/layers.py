@@ -110,8 +110,7 @@ class ConvTranspose2d(_TorchConv):
                                 dimension_numbers=_NHWC)
     if resolve_conv_impl(self.impl) == "rearranged":
       if (k, self.stride) == (4, 2):
-        return cpu_conv.strided_conv_transpose(x, cpu_conv.transpose_kernel(kernel),
-                                               self.padding)
+        return cpu_conv.conv_transpose_stored(x, kernel, self.padding)
       if self.stride == 1 and self.padding == 0 and x.shape[1:3] == (1, 1):
         return conv_transpose_from_1x1(x, kernel)
     return lax.conv_transpose(x, kernel, strides=(self.stride, self.stride),
