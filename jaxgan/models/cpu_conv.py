@@ -403,18 +403,129 @@ def tap_kernel_grad(x: jax.Array, dy: jax.Array, k: int, padding: int, stride: i
 def _conv_s1_bwd(padding, dilation, residuals, dy):
   x, kernel = residuals
   k = kernel.shape[0]
-  # The adjoint: the flipped, transposed kernel over dy padded to the full correlation.
-  full = dilation * (k - 1) - padding
-  flipped = kernel[::-1, ::-1].swapaxes(2, 3)
-  if full >= 0:
-    dx = conv_s1(dy, flipped, full, dilation)
-  else:  # padded beyond the kernel's reach: crop the correlation (those rows get no gradient)
-    dx = lax.pad(conv_s1(dy, flipped, 0, dilation), jnp.zeros((), dy.dtype),
-                 ((0, 0, 0), (full, full, 0), (full, full, 0), (0, 0, 0)))
+  dx = _full_correlation(conv_s1, dy, kernel, padding, dilation)
   return dx, tap_kernel_grad(x, dy, k, padding, 1, dilation).astype(kernel.dtype)
 
 
+def _full_correlation(conv_fn, dy: jax.Array, kernel: jax.Array, padding: int,
+                      dilation: int) -> jax.Array:
+  """The input gradient of a stride-1 convolution: the flipped, transposed kernel over dy
+  padded to the full correlation, by conv_fn (conv_s1 or conv_flat)."""
+  full = dilation * (kernel.shape[0] - 1) - padding
+  flipped = kernel[::-1, ::-1].swapaxes(2, 3)
+  if full >= 0:
+    return conv_fn(dy, flipped, full, dilation)
+  # padded beyond the kernel's reach: crop the correlation (those rows get no gradient)
+  return lax.pad(conv_fn(dy, flipped, 0, dilation), jnp.zeros((), dy.dtype),
+                 ((0, 0, 0), (full, full, 0), (full, full, 0), (0, 0, 0)))
+
+
 conv_s1.defvjp(_conv_s1_fwd, _conv_s1_bwd)
+
+
+# --- Stride-1 convolutions over the flattened map ----------------------------------------------
+# Flattened row-major to (B Hp Wp, C), a stride-1 map's tap (i, j) of output row q reads
+# input row q + d (i Wp + j): every tap is one contiguous row range, so a convolution is
+# matmuls over row slices, with no 2-D window and no strided gather. Outputs are computed
+# on the whole padded grid (the rows and columns past Ho, Wo are wasted work, 5% at
+# CycleGAN's 262x262) and cropped. Of the three ways to sum the taps, one fits each shape:
+#   - "im2col": few input channels (the RGB-in layers): one matmul of the k^2 row slices
+#     side by side, (N, k^2 C_in) @ (k^2 C_in, C_out);
+#   - "overlap": few output channels (the to-RGB layers): one matmul to every tap's output,
+#     (N, C_in) @ (C_in, k^2 C_out), then the sum of k^2 row-shifted column blocks;
+#   - "taps": one matmul per tap, summed.
+# Measured forward + both gradients against the layers' previous forms (XLA's forward,
+# per-tap kernel gradient; 2-core Xeon, batch 1, benchmarks/RESULTS.md): CycleGAN's 7x7
+# 3 -> 64 at 262x262 151 -> 81 ms (PyTorch 56), its 7x7 64 -> 3 361 -> 74 (PyTorch 117).
+# Each gradient is again one of these forms, so a custom VJP keeps every direction here
+# (and written in gather form: autodiff of the overlap's shifted sum instead scatters k^2
+# full-size padded copies, which made whole steps slower and larger, RESULTS.md).
+MAX_NARROW_CHANNELS = 4
+
+
+def _flat_form(c_in: int, c_out: int) -> str:
+  if c_in <= MAX_NARROW_CHANNELS and c_in <= c_out:
+    return "im2col"
+  return "overlap" if c_out <= MAX_NARROW_CHANNELS else "taps"
+
+
+def _flat_grid(xp_shape, k: int, dilation: int):
+  """(tap row offsets in tap order (i, j), rows of output computed, Ho, Wo) of the VALID
+  stride-1 convolution of a padded map: output row q of the flat grid is (b, h, w) with
+  q = (b Hp + h) Wp + w; only up to the last valid output is computed."""
+  b, hp, wp, _ = xp_shape
+  span = dilation * (k - 1)
+  ho, wo = hp - span, wp - span
+  offsets = [dilation * (i * wp + j) for i in range(k) for j in range(k)]
+  return offsets, (b - 1) * hp * wp + (ho - 1) * wp + wo, ho, wo
+
+
+def _to_flat_grid(dy: jax.Array, hp: int, wp: int, rows: int) -> jax.Array:
+  """(B, Ho, Wo, C) -> its first `rows` rows on the flat (B Hp Wp, C) grid, zeros between."""
+  b, ho, wo, c = dy.shape
+  return jnp.pad(dy, ((0, 0), (0, hp - ho), (0, wp - wo), (0, 0))).reshape(-1, c)[:rows]
+
+
+def _from_flat_grid(y: jax.Array, xp_shape, ho: int, wo: int) -> jax.Array:
+  b, hp, wp, _ = xp_shape
+  y = jnp.pad(y, ((0, b * hp * wp - y.shape[0]), (0, 0)))
+  return y.reshape(b, hp, wp, -1)[:, :ho, :wo]
+
+
+def flat_conv(xp: jax.Array, kernel: jax.Array, dilation: int = 1) -> jax.Array:
+  """VALID stride-1 convolution of an already padded map (B, Hp, Wp, C_in) with a square
+  (k, k, C_in, C_out) kernel dilated by `dilation`, by row slices of the flattened map."""
+  k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+  offsets, n, ho, wo = _flat_grid(xp.shape, k, dilation)
+  xf = xp.reshape(-1, c_in)
+  form = _flat_form(c_in, c_out)
+  if form == "im2col":
+    y = jnp.concatenate([xf[s:s + n] for s in offsets], axis=1) @ kernel.reshape(-1, c_out)
+  elif form == "overlap":
+    z = xf @ kernel.transpose(2, 0, 1, 3).reshape(c_in, -1)  # (rows, tap, C_out)
+    y = sum(z[s:s + n, t * c_out:(t + 1) * c_out] for t, s in enumerate(offsets))
+  else:
+    y = sum(xf[s:s + n] @ kernel[t // k, t % k] for t, s in enumerate(offsets))
+  return _from_flat_grid(y, xp.shape, ho, wo)
+
+
+def flat_kernel_grad(xp: jax.Array, dy: jax.Array, k: int, dilation: int = 1) -> jax.Array:
+  """dK of <flat_conv(xp, K), dy>: (k, k, C_in, C_out), summed over batch and space."""
+  c_in, c_out = xp.shape[-1], dy.shape[-1]
+  offsets, n, _, _ = _flat_grid(xp.shape, k, dilation)
+  xf = xp.reshape(-1, c_in)
+  dyf = _to_flat_grid(dy, xp.shape[1], xp.shape[2], n)
+  form = _flat_form(c_in, c_out)
+  if form == "im2col":
+    cols = jnp.concatenate([xf[s:s + n] for s in offsets], axis=1)
+    return (cols.T @ dyf).reshape(k, k, c_in, c_out)
+  if form == "overlap":  # dy placed at each tap's rows, side by side: one matmul
+    shifted = jnp.concatenate([jnp.pad(dyf, ((s, xf.shape[0] - n - s), (0, 0)))
+                               for s in offsets], axis=1)
+    return (xf.T @ shifted).reshape(c_in, k, k, c_out).transpose(1, 2, 0, 3)
+  return jnp.stack([xf[s:s + n].T @ dyf for s in offsets]).reshape(k, k, c_in, c_out)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_flat(x: jax.Array, kernel: jax.Array, padding: int, dilation: int = 1) -> jax.Array:
+  """conv_s1's function (stride 1, square kernel, zero padding, dilation), every direction
+  by flat_conv / flat_kernel_grad."""
+  return flat_conv(_pad(x, padding), kernel, dilation)
+
+
+def _conv_flat_fwd(x, kernel, padding, dilation):
+  return conv_flat(x, kernel, padding, dilation), (x, kernel)
+
+
+def _conv_flat_bwd(padding, dilation, residuals, dy):
+  x, kernel = residuals
+  k = kernel.shape[0]
+  dx = _full_correlation(conv_flat, dy, kernel, padding, dilation)
+  dk = flat_kernel_grad(_pad(x, padding), dy, k, dilation)
+  return dx, dk.astype(kernel.dtype)
+
+
+conv_flat.defvjp(_conv_flat_fwd, _conv_flat_bwd)
 
 
 # --- Stride-2 convolutions through space-to-depth ----------------------------------------------
@@ -503,6 +614,8 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
   """torch.nn.functional.conv2d's function (square kernel, symmetric zero padding) with a
   matmul kernel gradient, or None where none is written (dilated and strided) or where
   XLA's own kernel gradient is faster (_taps_pay)."""
+  if stride == 1 and min(kernel.shape[2:]) <= MAX_NARROW_CHANNELS:
+    return conv_flat(x, kernel, padding, dilation)
   if not _taps_pay(x.shape, kernel.shape, stride, padding, dilation):
     return None
   if stride == 1:
