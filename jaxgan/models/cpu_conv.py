@@ -25,7 +25,9 @@ Every backward rule is itself made of differentiable JAX ops, so gradient penalt
 The rest of the file gives every other PyTorch-style convolution the same treatment where
 it pays (`conv`, used by layers.torch_conv2d on CPU): stride-1 ones of any kernel size and
 dilation (`conv_s1`) and strided ones (`conv_strided`) keep XLA's forward and take the
-kernel gradient as one matmul per tap; StyleGAN2's up-convolution runs its transposed
+kernel gradient as one matmul per tap; stride-1 layers with at most MAX_NARROW_CHANNELS on a
+side (to and from RGB) run every direction as matmuls over row slices of the flattened map
+(`conv_flat`); StyleGAN2's up-convolution runs its transposed
 convolution by output phase (`conv_transpose_3x3_s2`) and its down-convolution as
 `conv_strided`.
 """
@@ -355,6 +357,29 @@ def conv_transpose_3x3_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return depth_to_space(conv_s1(xp, _subpixel_kernel_3x3(kernel), 0))
 
 
+# --- XLA's own window -------------------------------------------------------------------------
+# XLA:CPU hands its convolutions to YNNPACK (a `__ynn_fusion` in the optimised HLO), which
+# ran an unpadded window 1.1-2.9x slower than the same window padded by one row and
+# column (by the stride, when strided) and cropped, at every shape measured: CycleGAN's
+# residual 3x3 at 66x66x256 83 -> 28 ms, SNGAN's 3x3 at 34x34x128, batch 64, 248 -> 122,
+# StyleGAN2's 3x3 stride-2 at 65x65x256, batch 16, 376 -> 272 (2-core Xeon, forward,
+# benchmarks/RESULTS.md). A 1x1 window is a matmul, faster again: 1.2-12x the convolution.
+
+
+def _window(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
+            dilation: int = 1) -> jax.Array:
+  """lax.conv_general_dilated(x, kernel, stride, symmetric zero padding, rhs dilation) in
+  the form XLA:CPU runs fastest."""
+  if kernel.shape[0] == 1 and padding == 0 and stride == 1:
+    return (x.reshape(-1, x.shape[-1]) @ kernel[0, 0]).reshape(*x.shape[:3], -1)
+  if padding == 0:  # padded by the stride, output j + 1 is the unpadded output j
+    return lax.conv_general_dilated(x, kernel, (stride, stride), ((stride, stride),) * 2,
+                                    rhs_dilation=(dilation, dilation),
+                                    dimension_numbers=_NHWC)[:, 1:-1, 1:-1]
+  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
+                                  rhs_dilation=(dilation, dilation), dimension_numbers=_NHWC)
+
+
 # --- Stride-1 convolutions with a matmul kernel gradient ------------------------------------
 # XLA:CPU's kernel gradient of a stride-1 3x3 convolution runs several times slower than the
 # convolution itself (measured: 80 ms against 29 for StyleGAN2's 32x32x64 -> 128 up-conv in
@@ -370,8 +395,7 @@ def conv_s1(x: jax.Array, kernel: jax.Array, padding: int, dilation: int = 1) ->
   """Stride-1 convolution of x (B, H, W, C_in) with a square (k, k, C_in, C_out) kernel
   dilated by `dilation`, zero padding `padding` on every side:
   (B, H + 2p - d(k - 1), W + 2p - d(k - 1), C_out)."""
-  return lax.conv_general_dilated(x, kernel, (1, 1), ((padding, padding),) * 2,
-                                  rhs_dilation=(dilation, dilation), dimension_numbers=_NHWC)
+  return _window(x, kernel, 1, padding, dilation)
 
 
 def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -565,8 +589,7 @@ def conv_s2(x: jax.Array, kernel: jax.Array, padding: int) -> jax.Array:
 def conv_strided(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
   """lax's stride-s convolution of x (B, H, W, C) with a square kernel, zero padding p on
   every side: (B, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1, C_out)."""
-  return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
-                                  dimension_numbers=_NHWC)
+  return _window(x, kernel, stride, padding)
 
 
 def _conv_strided_fwd(x, kernel, stride, padding):
@@ -579,8 +602,7 @@ def _conv_strided_bwd(stride, padding, residuals, dy):
   # phases, then depth-to-space); XLA's own took 1.5-3.6x longer at 5 of 8 measured layers
   # and 1.1-1.3x less at the other 3, 0.7x in all. Other strides: XLA's.
   fwd = (functools.partial(conv_s2, kernel=kernel, padding=padding) if stride == 2 else
-         lambda v: lax.conv_general_dilated(v, kernel, (stride, stride),
-                                            ((padding, padding),) * 2, dimension_numbers=_NHWC))
+         lambda v: _window(v, kernel, stride, padding))
   dx = jax.vjp(fwd, x)[1](dy)[0]  # (its unused forward is dead code under jit)
   dk = tap_kernel_grad(x, dy, kernel.shape[0], padding, stride)
   return dx, dk.astype(kernel.dtype)
