@@ -232,3 +232,14 @@ def test_stylegan2_convs_lists_every_resampling_layer(tmp_path):
   records = json.loads(out.read_text())["records"]
   assert [r["layer"] for r in records] == [n for n, *_ in stylegan2_convs.stylegan2_convs(16, 4)]
   assert all({"lax", "rearranged"} <= set(r["ms"]) for r in records)
+
+
+def test_xla_windows_times_every_form_on_every_shape(tmp_path):
+  """benchmarks.xla_windows checks the padded-and-cropped window and cpu_conv._window equal
+  the unpadded one before timing them, on every listed shape."""
+  from benchmarks import xla_windows
+  out = tmp_path / "windows.json"
+  assert xla_windows.main(["--small", "--repeats", "1", "--json", str(out)]) == 0
+  records = json.loads(out.read_text())["records"]
+  assert len(records) == len(xla_windows.SHAPES)
+  assert all(set(r["ms"]) == {"unpadded", "padded", "_window"} for r in records)
