@@ -90,11 +90,7 @@ def test_stylegan2_smoke_with_width(tmp_path):
 def test_image_model_smoke_with_its_pytorch_peer(tmp_path, model, width):
   """The image-to-image steps run in the harness on synthetic batches, beside the
   reference's PyTorch step when torch is installed; FLOPs counted from XLA."""
-  try:
-    import torch  # noqa: F401
-    peers = "torch"
-  except ImportError:
-    peers = ""
+  peers = "torch" if importlib.util.find_spec("torch") else ""
   out = tmp_path / "b.json"
   proc = subprocess.run([sys.executable, "-c", BLOCK_TF, "--models", model, "--width", str(width),
                          "--batch-size", "2", "--peers", peers, "--windows", "1", "--window-s",
