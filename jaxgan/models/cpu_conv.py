@@ -361,9 +361,10 @@ def conv_transpose_3x3_s2(x: jax.Array, kernel: jax.Array) -> jax.Array:
 # XLA:CPU hands its convolutions to YNNPACK (a `__ynn_fusion` in the optimised HLO), which
 # ran an unpadded window 1.1-2.9x slower than the same window padded by one row and
 # column (by the stride, when strided) and cropped, at every shape measured: CycleGAN's
-# residual 3x3 at 66x66x256 83 -> 28 ms, SNGAN's 3x3 at 34x34x128, batch 64, 248 -> 122,
-# StyleGAN2's 3x3 stride-2 at 65x65x256, batch 16, 376 -> 272 (2-core Xeon, forward,
-# benchmarks/RESULTS.md). A 1x1 window is a matmul, faster again: 1.2-12x the convolution.
+# residual 3x3 at 66x66x256 66 -> 27 ms, a 3x3 at 34x34x128, batch 64, 255 -> 131,
+# StyleGAN2's 3x3 stride-2 at 65x65x256, batch 16, 264 -> 195 (2-core Xeon, forward,
+# `python -m benchmarks.xla_windows`). A 1x1 window is a matmul, faster again (StyleGAN2's
+# to-RGB at 64x64, batch 16: 45 ms unpadded, 9.3 padded, 3.2 as a matmul).
 
 
 def _window(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
@@ -457,7 +458,9 @@ conv_s1.defvjp(_conv_s1_fwd, _conv_s1_bwd)
 #     side by side, (N, k^2 C_in) @ (k^2 C_in, C_out);
 #   - "overlap": few output channels (the to-RGB layers): one matmul to every tap's output,
 #     (N, C_in) @ (C_in, k^2 C_out), then the sum of k^2 row-shifted column blocks;
-#   - "taps": one matmul per tap, summed.
+#   - "taps": one matmul per tap, summed. `conv` routes only narrow layers here; "taps"
+#     keeps conv_flat total for wide ones, which measured slower than conv_s1 at most
+#     shapes (RESULTS.md).
 # Measured forward + both gradients against the layers' previous forms (XLA's forward,
 # per-tap kernel gradient; 2-core Xeon, batch 1, benchmarks/RESULTS.md): CycleGAN's 7x7
 # 3 -> 64 at 262x262 151 -> 81 ms (PyTorch 56), its 7x7 64 -> 3 361 -> 74 (PyTorch 117).
@@ -634,8 +637,9 @@ def _taps_pay(x_shape, kernel_shape, stride: int, padding: int, dilation: int) -
 def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int,
          dilation: int = 1) -> jax.Array | None:
   """torch.nn.functional.conv2d's function (square kernel, symmetric zero padding) with a
-  matmul kernel gradient, or None where none is written (dilated and strided) or where
-  XLA's own kernel gradient is faster (_taps_pay)."""
+  matmul kernel gradient (stride 1 with at most MAX_NARROW_CHANNELS on a side: every
+  direction as matmuls, conv_flat), or None where none is written (dilated and strided)
+  or where XLA's own kernel gradient is faster (_taps_pay)."""
   if stride == 1 and min(kernel.shape[2:]) <= MAX_NARROW_CHANNELS:
     return conv_flat(x, kernel, padding, dilation)
   if not _taps_pay(x.shape, kernel.shape, stride, padding, dilation):
