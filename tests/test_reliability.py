@@ -1,6 +1,7 @@
 """Issue 4 in-process checks: checkpoint integrity, disk full, non-finite steps, preemption,
 run identity, bad image files. The multi-process kill/resume suite is tests/faults/."""
 
+import errno
 import functools
 import glob
 import json
@@ -294,3 +295,22 @@ def test_a_folder_of_only_bad_images_is_an_error(tmp_path):
   (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
   with pytest.raises(UsageError, match="none of the 1 files in image folder .* decodes"):
     pipeline.make_dataset(tiny_config("", dataset=str(tmp_path), batch_size=1))
+
+
+def test_disk_full_while_writing_the_digest_says_disk_full(tmp_path, tfds_dir, monkeypatch):
+  """The disk can fill just after a save completes, while its digest is written (the
+  fault suite's tmpfs hit it once): the error names the full disk like every other."""
+  c = tiny_config(tfds_dir)
+  ckpt = checkpoint_lib.Checkpointer(str(tmp_path))
+  ckpt.save(1, _state(c)[1])
+  ckpt.finish_pending()
+
+  def full(step):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(ckpt, "_write_digest", full)
+  ckpt.save(2, _state(c, seed_offset=1)[1])
+  with pytest.raises(checkpoint_lib.CheckpointError) as info:
+    ckpt.finish_pending()
+  ckpt.close()
+  assert "digest could not be written: disk full (No space left on device)" in str(info.value)
+  assert "previous checkpoint (step 1) is intact" in str(info.value)

@@ -124,8 +124,9 @@ class Checkpointer:
         self._write_digest(step)
         self._drop_stale_digests()
       except OSError as e:
+        reason = f"disk full ({e.strerror})" if e.errno in DISK_FULL_ERRNOS else e.strerror
         raise CheckpointError(f"the checkpoint of step {step} is complete but its digest could "
-                              f"not be written ({e.strerror}); {self._kept_message(step)}") from e
+                              f"not be written: {reason}; {self._kept_message(step)}") from e
 
   def _raise_save_error(self, step: int, error: Exception) -> None:
     self._remove_temporaries(step)
