@@ -499,6 +499,11 @@ def _from_flat_grid(y: jax.Array, xp_shape, ho: int, wo: int) -> jax.Array:
   return y.reshape(b, hp, wp, -1)[:, :ho, :wo]
 
 
+def _flat_cols(xf: jax.Array, offsets: list[int], rows: int) -> jax.Array:
+  """im2col on the flat grid: each tap's row range side by side, (rows, k^2 C)."""
+  return jnp.concatenate([xf[s:s + rows] for s in offsets], axis=1)
+
+
 def flat_conv(xp: jax.Array, kernel: jax.Array, dilation: int = 1) -> jax.Array:
   """VALID stride-1 convolution of an already padded map (B, Hp, Wp, C_in) with a square
   (k, k, C_in, C_out) kernel dilated by `dilation`, by row slices of the flattened map."""
@@ -507,7 +512,7 @@ def flat_conv(xp: jax.Array, kernel: jax.Array, dilation: int = 1) -> jax.Array:
   xf = xp.reshape(-1, c_in)
   form = _flat_form(c_in, c_out)
   if form == "im2col":
-    y = jnp.concatenate([xf[s:s + n] for s in offsets], axis=1) @ kernel.reshape(-1, c_out)
+    y = _flat_cols(xf, offsets, n) @ kernel.reshape(-1, c_out)
   elif form == "overlap":
     z = xf @ kernel.transpose(2, 0, 1, 3).reshape(c_in, -1)  # (rows, tap, C_out)
     y = sum(z[s:s + n, t * c_out:(t + 1) * c_out] for t, s in enumerate(offsets))
@@ -524,8 +529,7 @@ def flat_kernel_grad(xp: jax.Array, dy: jax.Array, k: int, dilation: int = 1) ->
   dyf = _to_flat_grid(dy, xp.shape[1], xp.shape[2], n)
   form = _flat_form(c_in, c_out)
   if form == "im2col":
-    cols = jnp.concatenate([xf[s:s + n] for s in offsets], axis=1)
-    return (cols.T @ dyf).reshape(k, k, c_in, c_out)
+    return (_flat_cols(xf, offsets, n).T @ dyf).reshape(k, k, c_in, c_out)
   if form == "overlap":  # dy placed at each tap's rows, side by side: one matmul
     shifted = jnp.concatenate([jnp.pad(dyf, ((s, xf.shape[0] - n - s), (0, 0)))
                                for s in offsets], axis=1)
