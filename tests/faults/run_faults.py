@@ -57,6 +57,7 @@ class Suite:
                     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
                     JAXGAN_CACHE=os.path.join(root, "cache"), PYTHONUNBUFFERED="1")
     self.reference_params = None
+    self.lost_items: list[str] = []  # what lost() found, named in the scenario's row
 
   # --- running the CLI ---------------------------------------------------------------------
 
@@ -135,23 +136,34 @@ class Suite:
 
   @staticmethod
   def rows(workdir: str) -> dict[int, dict]:
+    """The metrics rows by step. A last line cut by a kill mid-write is not a row (the
+    trainer drops it on resume), and must not hide the whole file's rows."""
     keep = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
     try:
       with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return {r["step"]: {k: r[k] for k in keep if k in r}
-                for r in map(json.loads, f) if "step" in r}
-    except (OSError, ValueError):
+        lines = [l for l in f if l.endswith("\n")]
+    except OSError:
       return {}
+    out = {}
+    for line in lines:
+      try:
+        r = json.loads(line)
+      except ValueError:
+        continue
+      if "step" in r:
+        out[r["step"]] = {k: r[k] for k in keep if k in r}
+    return out
 
   def lost(self, workdir: str, before: dict[str, str], rows_before: dict[int, dict],
            upto: int, allow_config_change: bool = False, keep: int | None = None) -> int:
     """Files of `before` now missing or changed (a quarantined copy counts as kept), plus
-    metrics rows of steps <= `upto` that changed. With `keep`, a step deleted while at
+    metrics rows of steps <= `upto` that changed. With `keep`, a step whose files were
+    deleted (all of them, or some: a kill can land inside Orbax's rmtree of it) while at
     least `keep` newer complete steps exist was rotated out as configured, not lost."""
     after = self.snapshot(workdir)
     now = self.checkpoints(workdir)
     rotated = {str(s) for s in {int(p.split("/")[1]) for p in before if p.startswith("checkpoints/")}
-               if keep and s not in now and sum(t > s for t in now) >= keep}
+               if keep and sum(t > s for t in now) >= keep}
     quarantined = {}
     for path in glob.glob(os.path.join(workdir, "corrupt_checkpoints", "*", "**"), recursive=True):
       if os.path.isfile(path):
@@ -161,12 +173,14 @@ class Suite:
     lost = [path for path, sha in before.items()
             if after.get(path) != sha and quarantined.get(path) != sha
             and not (path == "config.json" and allow_config_change)
-            and not (path.startswith("checkpoints/") and path.split("/")[1] in rotated)]
+            and not (path not in after and path.startswith("checkpoints/")
+                     and path.split("/")[1] in rotated)]
     rows_after = self.rows(workdir)
     lost += [f"metrics row of step {s}" for s, r in rows_before.items()
              if s <= upto and rows_after.get(s) != r]
     if lost:
       print(f"LOST in {workdir}: {lost[:5]}", file=sys.stderr)
+      self.lost_items += lost
     return len(lost)
 
 
@@ -471,11 +485,13 @@ def main(argv=None) -> int:
       print(markdown(rows))
       return 1
     for name in names:
-      t = time.time()
+      t, suite.lost_items = time.time(), []
       try:
         rows.append(SCENARIOS[name](suite))
       except Exception as e:  # a broken scenario is a failed row, not a crashed suite
         rows.append(Row(name, "?", False, note=f"{type(e).__name__}: {e}"))
+      if suite.lost_items:  # say what, so a CI log alone explains the failure
+        rows[-1].note += f"; LOST: {', '.join(suite.lost_items[:6])}"
       print(f"[{time.time() - t:5.1f} s] {markdown(rows[-1:]).splitlines()[-1]}", file=sys.stderr)
   finally:
     if not args.keep:
