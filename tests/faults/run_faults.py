@@ -6,8 +6,10 @@ data lost.
 
 "Data lost" counts files that existed before the recovery (completed checkpoints,
 config, dataset) and afterwards are gone or changed (a corrupt checkpoint moved to
-corrupt_checkpoints/ byte for byte is kept, not lost), plus metrics rows of steps up
-to the resumed step that changed. "Steps lost" counts steps computed before the fault
+corrupt_checkpoints/ byte for byte is kept, not lost; a step rotated out as
+--config.keep_checkpoints says, even one whose deletion a kill cut short, is not lost),
+plus metrics rows of steps up to the resumed step that changed (a last line cut by a
+kill is no row). "Steps lost" counts steps computed before the fault
 that had to be computed again. Where a run resumes, its final parameters are compared
 bit for bit with an uninterrupted run. Exit status 1 if any scenario fails.
 """
