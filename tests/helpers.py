@@ -62,6 +62,16 @@ def assert_close_scaled(actual, desired, rtol: float = 1e-5) -> None:
   np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * np.abs(desired).max())
 
 
+def load_script(path: str):
+  """The module of a script outside the package (path relative to the repository)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0],
+                                                os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def run_rows(workdir) -> dict:
   """A run's metrics.jsonl rows by step."""
   import json

@@ -1,7 +1,6 @@
 """CycleGAN end to end through the CLI on unpaired edges2digits: train, resume exactly (the
 fake pool is part of the state), previews, `jaxgan translate --direction`, the judge."""
 
-import importlib.util
 import os
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from PIL import Image
 
 from jaxgan import cli
-from helpers import REPO, run_rows as _rows
+from helpers import REPO, load_script, run_rows as _rows
 
 CONFIG = os.path.join(REPO, "experiments", "cyclegan_edges2digits.py")
 TINY = ("--config.image_size=16", "--config.load_size=16", "--config.model.g_width=4",
@@ -72,10 +71,7 @@ def test_translate_refuses_a_bad_direction(trained, tmp_path, capsys):
 
 
 def test_judge_reads_a_cyclegan_run(trained):
-  spec = importlib.util.spec_from_file_location(
-      "evaluate_pix2pix_digits", os.path.join(REPO, "scripts", "evaluate_pix2pix_digits.py"))
-  judge = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(judge)
+  judge = load_script("scripts/evaluate_pix2pix_digits.py")
   rows = judge.evaluate(str(trained / "straight"), "train[1790:]")
   assert rows["num_pairs"]["n"] == 7
   assert 0 <= rows["trained (eval)"]["same_class"] <= 1

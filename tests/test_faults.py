@@ -1,7 +1,6 @@
 """The fault-injection suite (tests/faults/run_faults.py) as a CI check: every scenario
 survives and loses no data."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, load_script
 
 
 @pytest.mark.slow
@@ -28,11 +27,7 @@ def test_every_fault_is_survived_without_data_loss(tmp_path):
 
 
 def _harness():
-  spec = importlib.util.spec_from_file_location(
-      "run_faults", os.path.join(REPO, "tests", "faults", "run_faults.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_script("tests/faults/run_faults.py")
 
 
 def _write(path, text):

@@ -145,12 +145,8 @@ def test_a_vgg19_file_that_is_not_one_is_refused(run, images, tmp_path, capsys):
 def test_held_out_judge(run, tmp_path):
   """scripts/evaluate_latent_edits_digits.py on the tiny run: its figures are rates and the
   grid shows digit | reconstruction | 9 edits."""
-  import importlib.util
-  from helpers import REPO
-  spec = importlib.util.spec_from_file_location(
-      "judge", os.path.join(REPO, "scripts", "evaluate_latent_edits_digits.py"))
-  judge = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(judge)
+  from helpers import load_script
+  judge = load_script("scripts/evaluate_latent_edits_digits.py")
   from jaxgan.edit.project import ProjectOptions
   rows = judge.evaluate(run, "train[1790:]", ProjectOptions(num_steps=5), grid=str(tmp_path / "g.png"),
                         strengths=(1.0, 2.0))

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from jaxgan import cli
-from helpers import REPO, run_rows as _rows
+from helpers import REPO, load_script, run_rows as _rows
 
 CONFIG = os.path.join(REPO, "experiments", "pix2pix_edges2digits.py")
 TINY = ("--config.image_size=16", "--config.load_size=16", "--config.model.g_width=4",
@@ -101,11 +101,7 @@ def test_translate_is_independent_of_batching(trained, tmp_path, mode):
 
 def test_held_out_judge(trained, tmp_path):
   """scripts/evaluate_pix2pix_digits.py: its figures on identity and on the tiny run."""
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(
-      "evaluate_pix2pix_digits", os.path.join(REPO, "scripts", "evaluate_pix2pix_digits.py"))
-  judge = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(judge)
+  judge = load_script("scripts/evaluate_pix2pix_digits.py")
   x = np.random.default_rng(0).uniform(-1, 1, (20, 16, 16, 1)).astype(np.float32)
   same = judge.report(x, x)
   assert same["l1"] == 0 and same["same_class"] == 1 and same["psnr_db"] >= 99

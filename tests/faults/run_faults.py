@@ -84,11 +84,7 @@ class Suite:
 
   @staticmethod
   def logged_step(workdir: str) -> int:
-    try:
-      with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return max((json.loads(l)["step"] for l in f if l.endswith("\n")), default=0)
-    except (OSError, ValueError):
-      return 0
+    return max(Suite.rows(workdir), default=0)
 
   @staticmethod
   def checkpoints(workdir: str) -> list[int]:
