@@ -56,6 +56,19 @@ def _sha256(path: str) -> str:
   return h.hexdigest()
 
 
+def _disk_full(error: Exception) -> str | None:
+  """'disk full (<OS message>)' when `error` or its cause is a full disk or quota, else None."""
+  cause = error
+  while cause is not None and not isinstance(cause, OSError):
+    cause = cause.__cause__ or cause.__context__
+  if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+    return f"disk full ({os.strerror(cause.errno)})"
+  for code in DISK_FULL_ERRNOS:  # TensorStore reports the OS error inside its own text
+    if os.strerror(code) in str(error) or f"os_error_code='{code}'" in str(error):
+      return f"disk full ({os.strerror(code)})"
+  return None
+
+
 def _state_bytes(state) -> int:
   return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(state))
 
@@ -124,23 +137,14 @@ class Checkpointer:
         self._write_digest(step)
         self._drop_stale_digests()
       except OSError as e:
-        reason = f"disk full ({e.strerror})" if e.errno in DISK_FULL_ERRNOS else e.strerror
+        reason = _disk_full(e) or e.strerror
         raise CheckpointError(f"the checkpoint of step {step} is complete but its digest could "
                               f"not be written: {reason}; {self._kept_message(step)}") from e
 
   def _raise_save_error(self, step: int, error: Exception) -> None:
     self._remove_temporaries(step)
-    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    cause = error
-    while cause is not None and not isinstance(cause, OSError):
-      cause = cause.__cause__ or cause.__context__
-    if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
-      reason = f"disk full ({os.strerror(cause.errno)})"
-    else:  # TensorStore reports the OS error inside its own exception's text
-      for code in DISK_FULL_ERRNOS:
-        if os.strerror(code) in str(error) or f"os_error_code='{code}'" in str(error):
-          reason = f"disk full ({os.strerror(code)})"
-          break
+    reason = _disk_full(error) or (
+        f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     raise CheckpointError(f"could not write the checkpoint of step {step} in {self.directory}: "
                           f"{reason}; {self._kept_message(step)}") from error
 
