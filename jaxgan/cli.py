@@ -257,12 +257,12 @@ def _add_latent_edit_parser(sub) -> None:
 def cmd_eval(args, extra) -> int:
   if extra:
     raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-  from jaxgan.metrics import evaluate, feature_nets
-  metrics = evaluate.parse_metrics(args.metrics)  # bad names fail before anything loads
+  from jaxgan.metrics import evaluate, feature_nets, image_runs
+  if args.metrics is not None:  # bad names fail before anything loads
+    evaluate.check_metrics_for_net(image_runs.parse_metrics(args.metrics), args.features)
   if args.features not in feature_nets.FEATURE_NETS:
     raise UsageError(f"unknown feature net {args.features!r}; valid: "
                      f"{', '.join(feature_nets.FEATURE_NETS)}")
-  evaluate.check_metrics_for_net(metrics, args.features)
   for flag, value, least in (("--num", args.num, 2), ("--batch-size", args.batch_size, 1),
                              ("--real-count", args.real_count, 0)):
     if value < least:
@@ -270,15 +270,22 @@ def cmd_eval(args, extra) -> int:
   if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
     raise UsageError(f"output folder of {args.out!r} does not exist")
   result = evaluate.evaluate_run(
-      os.path.abspath(os.path.expanduser(args.workdir)), metrics=metrics, num=args.num,
+      os.path.abspath(os.path.expanduser(args.workdir)), metrics=args.metrics, num=args.num,
       features=args.features, batch_size=args.batch_size, seed=args.seed,
       stats_dir=args.stats_dir, real_count=args.real_count or None,
-      inception_weights=args.inception_weights)
-  print(f"{result['workdir']} step {result['step']}, {args.num} samples vs "
-        f"{result['metrics']['num_real']} real ({result['dataset']}/{result['split']}), "
-        f"features {result['features']}:")
-  for key, value in result["metrics"].items():
-    print(f"  {key:12s} {value:.6g}" if isinstance(value, float) else f"  {key:12s} {value}")
+      inception_weights=args.inception_weights, dataset=args.dataset, split=args.split,
+      mode=args.mode)
+  values = result["metrics"]
+  if "task" in result:
+    print(f"{result['workdir']} step {result['step']}, {result['task']} on "
+          f"{result['dataset']}/{result['split']}"
+          + (f", features {result['features']}" if result["features"] else "") + ":")
+  else:
+    print(f"{result['workdir']} step {result['step']}, {args.num} samples vs "
+          f"{values['num_real']} real ({result['dataset']}/{result['split']}), "
+          f"features {result['features']}:")
+  for key, value in values.items():
+    print(f"  {key:16s} {value:.6g}" if isinstance(value, float) else f"  {key:16s} {value}")
   if args.out:
     import json
     tmp = args.out + ".tmp"
@@ -289,19 +296,37 @@ def cmd_eval(args, extra) -> int:
 
 
 def _add_eval_parser(sub) -> None:
-  ev = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a run's generator")
+  ev = sub.add_parser(
+      "eval", help="FID/KID/IS/precision-recall of a run's generator; for image-to-image "
+                   "runs also L1/PSNR/SSIM against the ground truth",
+      epilog="A noise model's samples are judged against its run's real data; an "
+             "image-to-image run (pix2pix, CycleGAN, SRGAN/ESRGAN, DeepFill) is applied to "
+             "every example of a split (--dataset/--split: e.g. the held-out one) and judged "
+             "against that split's real images.")
   ev.add_argument("--workdir", required=True)
-  ev.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated: fid,kid,is,pr")
-  ev.add_argument("--num", type=int, default=10_000, help="generated samples")
+  ev.add_argument("--metrics", default=None,
+                  help="comma-separated: fid,kid,is,pr (image-to-image runs also l1,psnr,ssim); "
+                       "default fid,kid,is,pr, or fid,kid and the ground-truth ones")
+  ev.add_argument("--num", type=int, default=10_000,
+                  help="generated samples (image-to-image: at most this many examples)")
   ev.add_argument("--features", default="digits", help="feature net: digits, faces, inception")
   ev.add_argument("--batch-size", type=int, default=500, help="images per feature step")
-  ev.add_argument("--seed", type=int, default=0, help="latent seed of the samples")
+  ev.add_argument("--seed", type=int, default=0,
+                  help="latent seed of the samples (pix2pix: paper-mode dropout; DeepFill: holes)")
   ev.add_argument("--real-count", type=int, default=50_000,
                   help="real images for the reference statistics (first N of the split; 0 = all)")
   ev.add_argument("--stats-dir", default=None,
                   help="reference statistics cache (default: $JAXGAN_STATS_DIR, else "
                        "~/.cache/jaxgan/stats)")
   ev.add_argument("--inception-weights", default=None, help="converted Inception .npz")
+  ev.add_argument("--dataset", default=None,
+                  help="image-to-image runs: judge on this TFDS name or folder instead of the "
+                       "run's (CycleGAN: FOLDER_A,FOLDER_B)")
+  ev.add_argument("--split", default=None,
+                  help="image-to-image runs: the TFDS split to judge on, e.g. test "
+                       "(CycleGAN: SPLIT_A,SPLIT_B, e.g. testA,testB)")
+  ev.add_argument("--mode", default="auto", help="translation inference mode: auto, paper, eval "
+                  "(as `jaxgan translate`)")
   ev.add_argument("--out", default=None, help="also write the results as JSON here")
   ev.set_defaults(func=cmd_eval)
 # --- end eval -----------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def test_eval_cli_end_to_end(tiny_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--metrics", "fid,bogus"), "unknown metric 'bogus'; valid: fid, kid, is, pr"),
+    (("--metrics", "fid,bogus"), "unknown metric 'bogus'; valid: fid, kid, is, pr (image-to-image runs also"),
     (("--features", "vgg"), "unknown feature net 'vgg'; valid: digits, faces, inception"),
     (("--features", "faces", "--metrics", "is"), "metric 'is' needs a feature net"),
     (("--num", "1"), "--num must be at least 2, got 1"),
@@ -65,6 +65,17 @@ def test_eval_bad_input(tmp_path, capsys, args, message):
   assert _eval(str(tmp_path), *args) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith("jaxgan: error:") and message in err[0], err
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--metrics", "fid,psnr"), "metric 'psnr' compares outputs with their ground truth: "
+                                "image-to-image runs only"),
+    (("--split", "test"), "--split chooses the examples an image-to-image run is judged on"),
+])
+def test_eval_refuses_image_to_image_options_on_a_noise_run(tiny_run, capsys, args, message):
+  assert _eval(tiny_run[0], *args) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and message in err[0], err
 
 
 def test_eval_inception_without_weights_names_the_file(tmp_path, capsys, monkeypatch):

@@ -113,6 +113,45 @@ def test_held_out_judge(trained, tmp_path):
     assert 0 <= rows[name]["l1"] <= 1 and 0 <= rows[name]["same_class"] <= 1, name
 
 
+def test_eval_judges_held_out_pairs_as_computed_by_hand(trained, tmp_path, capsys):
+  """`jaxgan eval` on a pix2pix run: its L1/PSNR/SSIM and FID are those of the run's
+  translations of the split's pairs, computed here step by step (batches of 4 for 5
+  pairs: the padded last batch must not change anything)."""
+  import json
+  import jax
+  from jaxgan import images as image_lib
+  from jaxgan.data import paired
+  from jaxgan.generate import load_run
+  from jaxgan.metrics import feature_nets, full_reference as fr
+  from jaxgan.metrics.frechet import frechet_distance, gaussian_stats
+  from jaxgan.metrics.features import extract_features
+  from jaxgan.train.translation_step import translate
+  workdir, out = str(trained / "straight"), tmp_path / "eval.json"
+  assert cli.main(["eval", "--workdir", workdir, "--split", "train[1790:]", "--num", "5",
+                   "--batch-size", "4", "--metrics", "fid,kid,l1,psnr,ssim",
+                   "--out", str(out)]) == 0
+  assert "pix2pix on edges2digits/train[1790:]" in capsys.readouterr().out
+  result = json.loads(out.read_text())
+  m = result["metrics"]
+  assert result["task"] == "pix2pix" and result["mode"] == "eval" and m["num_examples"] == 5
+  config, gan, state = load_run(workdir)
+  config.split = "train[1790:]"
+  x, y = paired.paired_examples(config, 5)
+  fake = image_lib.to_uint8(translate(gan, state.g.params, state.g.batch_stats, x,
+                                      jax.random.PRNGKey(0), mode="eval"))
+  real = image_lib.to_uint8(y)
+  np.testing.assert_allclose(m["l1"], np.mean(np.abs(fake / 255.0 - real / 255.0)), rtol=1e-6)
+  mse = np.mean((fake.astype(float) - real) ** 2, axis=(1, 2, 3))
+  np.testing.assert_allclose(m["psnr"], np.mean(10 * np.log10(255.0 ** 2 / mse)), rtol=1e-6)
+  np.testing.assert_allclose(m["ssim"], np.mean([fr.ssim(a, b) for a, b in zip(fake, real)]),
+                             rtol=1e-6)
+  net = feature_nets.load_feature_net("digits")
+  f_fake, f_real = extract_features(net, fake)[0], extract_features(net, real)[0]
+  fid = frechet_distance(*gaussian_stats(f_fake), *gaussian_stats(f_real))
+  np.testing.assert_allclose(m["fid"], fid, rtol=1e-3)
+  assert 0 < m["l1"] < 1 and m["ssim"] < 1 and np.isfinite(m["kid"])
+
+
 @pytest.mark.parametrize("command,message", [
     (["generate", "--num", "4", "--out", "{tmp}/s.npz"], "use `jaxgan translate"),
     (["translate", "--input", "{tmp}/missing", "--out", "{tmp}/o"], "neither an image file"),

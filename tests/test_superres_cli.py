@@ -83,17 +83,6 @@ def test_tiles_equal_the_whole_image_away_from_the_border(trained):
   np.testing.assert_allclose(tiled[m:-m, m:-m], whole[m:-m, m:-m], atol=1e-5)
 
 
-def test_psnr_on_y_follows_the_sr_convention():
-  a = np.full((8, 8, 3), 100, np.uint8)
-  b = a.copy()
-  b[0, 0] = 110                        # in the shaved border: ignored
-  assert upscale.psnr_y(a, b, shave=1) == float("inf")
-  b[4, 4] = (110, 110, 110)            # Y moves by 10 * (65.481 + 128.553 + 24.966) / 255
-  dy = 10 * (65.481 + 128.553 + 24.966) / 255
-  expected = 10 * np.log10(255.0 ** 2 / (dy ** 2 / 36))
-  assert upscale.psnr_y(a, b, shave=1) == pytest.approx(expected)
-
-
 def test_refusals(trained, tmp_path, tfds_dir, capsys):
   # A perceptual loss needs the VGG weights: refused before the workdir exists.
   target = tmp_path / "vgg"

@@ -242,13 +242,11 @@ def count_pairs(config) -> int:
   return int(_paired_records(config)[1])
 
 
-def paired_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
-  """(inputs, targets): the first n pairs in file/record order, resized to image_size with
-  no jitter, float32 in [-1, 1]: the fixed inputs of the sample grids, the same on every
-  run, process and resume. A dataset of fewer than n pairs is cycled."""
+def eval_pairs(config) -> tuple[tf.data.Dataset, int]:
+  """(dataset of (input, target), how many): every pair of the config's split in
+  file/record order, resized to image_size with no jitter, float32 in [-1, 1]. The fixed
+  inputs of the sample grids (paired_examples) and of `jaxgan eval`."""
   s = paired_settings(config)
-  if n < 1:
-    raise UsageError(f"paired_examples needs n >= 1, got {n}")
   ds, num_records = _paired_records(config)
   if num_records == 0:
     raise UsageError(f"dataset {config.dataset!r} split {config.get('split', 'train')!r} is empty")
@@ -259,7 +257,16 @@ def paired_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
     return (_finish(_resize(input_image, size), size, s["input_channels"]),
             _finish(_resize(target, size), size, s["channels"]))
 
-  ds = ds.take(n).repeat().take(n).map(prepare).batch(n)
+  return ds.map(prepare), num_records
+
+
+def paired_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
+  """(inputs, targets): the first n pairs of eval_pairs, the same on every run, process
+  and resume. A dataset of fewer than n pairs is cycled."""
+  if n < 1:
+    raise UsageError(f"paired_examples needs n >= 1, got {n}")
+  ds, _ = eval_pairs(config)
+  ds = ds.take(n).repeat().take(n).batch(n)
   try:
     inputs, targets = next(ds.as_numpy_iterator())
   except tf.errors.InvalidArgumentError as e:

@@ -249,6 +249,17 @@ def make_dataset(config, *, process_index: int = 0, process_count: int = 1,
   return ds.with_options(options)
 
 
+def eval_images(config) -> tuple[tf.data.Dataset, int]:
+  """(dataset of images, how many): every image of the config's split in record order,
+  preprocessed as training images (float32 (H, W, C) in [-1, 1]): what `jaxgan eval`
+  gives an inpainting run."""
+  ds, num_records = _encoded_records(config, autocache=False)
+  if num_records == 0:
+    raise UsageError(f"dataset {config.dataset!r} split {config.split!r} is empty")
+  size, channels = config.image_size, config.channels
+  return ds.map(lambda r: preprocess_image(r["encoded"], size, channels)), num_records
+
+
 def first_images(config, n: int, with_labels: bool = False):
   """The first n images of the dataset in record order (cycled when it has fewer),
   preprocessed as training images: float32 (n, H, W, C) in [-1, 1]. The fixed inputs of

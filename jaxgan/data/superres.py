@@ -183,16 +183,23 @@ def make_superres_dataset(config, *, process_index: int = 0, process_count: int 
   return ds.with_options(options)
 
 
-def superres_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
-  """(LR, HR): centre patches of the first n images (cycled), no flips, float32 in
-  [-1, 1]: the fixed inputs of the sample grids and of evaluation."""
+def eval_patches(config) -> tuple[tf.data.Dataset, int]:
+  """(dataset of (LR, HR), how many): the centre patch of every image of the config's
+  split in record order, no flips, float32 in [-1, 1]. The fixed inputs of the sample
+  grids (superres_examples) and of `jaxgan eval`."""
   s = settings(config)
-  if n < 1:
-    raise UsageError(f"superres_examples needs n >= 1, got {n}")
   ds, num_records = _records(config, s["input_key"])
   if num_records == 0:
     raise UsageError(f"dataset {config.dataset!r} split {config.get('split', 'train')!r} is empty")
-  ds = ds.take(n).repeat().take(n).map(lambda r: patch_pair(r, None, s)).batch(n)
+  return ds.map(lambda r: patch_pair(r, None, s)), num_records
+
+
+def superres_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
+  """(LR, HR): the first n pairs of eval_patches (cycled)."""
+  if n < 1:
+    raise UsageError(f"superres_examples needs n >= 1, got {n}")
+  ds, _ = eval_patches(config)
+  ds = ds.take(n).repeat().take(n).batch(n)
   try:
     lr, hr = next(ds.as_numpy_iterator())
   except tf.errors.InvalidArgumentError as e:

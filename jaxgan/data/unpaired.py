@@ -168,20 +168,26 @@ def make_unpaired_dataset(config, *, process_index: int = 0, process_count: int 
   return ds.with_options(options)
 
 
-def unpaired_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
-  """(a, b): the first n images of each domain in file/record order, resized to
-  image_size with no jitter, float32 in [-1, 1]: the fixed inputs of the sample grids,
-  the same on every run, process and resume. A domain of fewer than n images is cycled."""
+def eval_domain(config, domain: str) -> tuple[tf.data.Dataset, int]:
+  """(dataset of images, how many): every image of one domain in file/record order,
+  resized to image_size with no jitter, float32 in [-1, 1]. The fixed inputs of the
+  sample grids (unpaired_examples) and of `jaxgan eval`."""
   s = unpaired_settings(config)
+  size, channels = s["image_size"], s["channels"][domain]
+  ds, num_records = _nonempty_records(config, domain)
+  return ds.map(lambda e: paired._finish(paired._resize(_square_image(e), size), size,
+                                         channels)), num_records
+
+
+def unpaired_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:
+  """(a, b): the first n images of each domain's eval_domain, the same on every run,
+  process and resume. A domain of fewer than n images is cycled."""
   if n < 1:
     raise UsageError(f"unpaired_examples needs n >= 1, got {n}")
-  size, out = s["image_size"], []
+  out = []
   for d in DOMAINS:
-    ds, _ = _nonempty_records(config, d)
-    channels = s["channels"][d]
-    ds = ds.take(n).repeat().take(n).map(
-        lambda e, c=channels: paired._finish(paired._resize(_square_image(e), size), size, c))
-    ds = ds.batch(n)
+    ds, _ = eval_domain(config, d)
+    ds = ds.take(n).repeat().take(n).batch(n)
     try:
       out.append(next(ds.as_numpy_iterator()))
     except tf.errors.InvalidArgumentError as e:

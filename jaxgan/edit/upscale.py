@@ -23,6 +23,7 @@ from PIL import Image
 from jaxgan import images as image_lib
 from jaxgan.edit import files as files_lib
 from jaxgan.errors import UsageError
+from jaxgan.metrics.full_reference import psnr, sr_view
 
 
 def bicubic(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -30,29 +31,6 @@ def bicubic(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
   out = np.asarray(image.resize((size[1], size[0]), Image.BICUBIC))
   return out[..., None] if out.ndim == 2 else out
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-  """PSNR in dB of two uint8 images (peak 255)."""
-  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-  return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
-
-
-def luma(pixels: np.ndarray) -> np.ndarray:
-  """Y of uint8 RGB as MATLAB's rgb2ycbcr (16..235), float64; grey images pass through."""
-  if pixels.shape[-1] == 1:
-    return pixels[..., 0].astype(np.float64)
-  rgb = pixels.astype(np.float64) / 255.0
-  return 16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
-
-
-def psnr_y(a: np.ndarray, b: np.ndarray, shave: int) -> float:
-  """The SR papers' PSNR: on Y (rgb2ycbcr), `shave` border pixels cut (the scale)."""
-  ya, yb = luma(a), luma(b)
-  if shave:
-    ya, yb = ya[shave:-shave, shave:-shave], yb[shave:-shave, shave:-shave]
-  mse = np.mean((ya - yb) ** 2)
-  return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
@@ -67,8 +45,9 @@ def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
   low = bicubic(original, (h // scale, w // scale))
   sr8 = upscale_pixels(run, low, scale, tile, tile_pad)
   base = bicubic(low, (h, w))
+  y = lambda x: sr_view(x, scale)
   row = {"psnr": psnr(sr8, original), "psnr_bicubic": psnr(base, original),
-         "psnr_y": psnr_y(sr8, original, scale), "psnr_y_bicubic": psnr_y(base, original, scale)}
+         "psnr_y": psnr(y(sr8), y(original)), "psnr_y_bicubic": psnr(y(base), y(original))}
   return sr8, base, row
 
 

@@ -124,36 +124,71 @@ def evaluate_generator(config, generator, params, batch_stats, *, metrics: Seque
   return out
 
 
-def evaluate_run(workdir: str, *, metrics: Sequence[str], num: int, features: str = "digits",
-                 batch_size: int = 500, seed: int = 0, stats_dir: str | None = None,
+def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, num: int,
+                 features: str = "digits", batch_size: int = 500, seed: int = 0,
+                 stats_dir: str | None = None,
                  real_count: int | None = reference.DEFAULT_MAX_COUNT,
-                 inception_weights: str | None = None, data_dir: str | None = None) -> dict:
+                 inception_weights: str | None = None, data_dir: str | None = None,
+                 dataset: str | None = None, split: str | None = None,
+                 mode: str = "auto") -> dict:
   """`jaxgan eval`: metrics of the latest checkpoint of `workdir`'s generator.
 
   Args:
     workdir: a run directory (config.json and a checkpoint).
-    metrics, num, batch_size, seed, stats_dir, real_count: see evaluate_generator.
+    metrics: names (a list or "fid,kid"); None: fid,kid,is,pr for a noise model, the
+      image_runs defaults for an image-to-image one.
+    num, batch_size, seed, stats_dir, real_count: see evaluate_generator (an image-to-image
+      run: at most `num` examples of the split; no cached statistics).
     features: a name from feature_nets.FEATURE_NETS.
     inception_weights: converted Inception weights (features="inception").
     data_dir: TFDS data_dir overriding the run's own (e.g. the data moved).
+    dataset, split, mode: image-to-image runs only (image_runs.select_data; the
+      translation inference mode).
   Returns:
-    {"workdir", "step", "features", "metrics": {...}}.
+    {"workdir", "step", "features", "dataset", "split", "metrics": {...}} (image-to-image
+    runs: also "task" and what its protocol depends on).
   """
-  metrics = parse_metrics(metrics)
-  net = feature_nets.load_feature_net(features, inception_weights=inception_weights)
-  check_metrics_for_net(metrics, net.name)  # before the (slow) run loading
+  from jaxgan.metrics import image_runs
+  names = None if metrics is None else image_runs.parse_metrics(metrics)
+  if names is not None:
+    check_metrics_for_net(names, features)
   from jaxgan.generate import load_run
   config, gan, state = load_run(workdir)
   from jaxgan.train import build
-  if build.is_image_model(config):
-    raise UsageError(f"`jaxgan eval` samples G(z); this run's model ({config.model.name}) "
-                     f"takes images (`jaxgan {build.edit_command(config)}` applies it)")
   if data_dir is not None:
     config.data_dir = data_dir
+  if build.is_image_model(config):
+    image_runs.select_data(config, gan, dataset=dataset, split=split)
+    names = image_runs.default_metrics(gan) if names is None else names
+    net = (feature_nets.load_feature_net(features, inception_weights=inception_weights)
+           if any(n in METRICS for n in names) else None)
+    result = image_runs.evaluate_image_run(config, gan, state, metrics=names, num=num, net=net,
+                                           batch_size=batch_size, seed=seed, mode=mode)
+    return {"workdir": workdir, "step": int(np.asarray(state.step)),
+            "features": net.name if net else None, **_data_fields(config, gan), **result}
+  for flag, value in (("--dataset", dataset), ("--split", split)):
+    if value:
+      raise UsageError(f"{flag} chooses the examples an image-to-image run is judged on; "
+                       f"this run ({config.model.name}) samples G(z) against its own data")
+  ground_truth = [n for n in (names or ()) if n not in METRICS]
+  if ground_truth:
+    raise UsageError(f"metric {ground_truth[0]!r} compares outputs with their ground truth: "
+                     f"image-to-image runs only; this run ({config.model.name}) samples G(z) "
+                     f"(valid: {', '.join(METRICS)})")
+  names = names if names is not None else list(METRICS)
+  net = feature_nets.load_feature_net(features, inception_weights=inception_weights)
   # The EMA generator when the run keeps one (what `jaxgan generate` samples too).
   params = state.g_ema if getattr(state, "g_ema", None) else state.g.params
   values = evaluate_generator(config, gan.generator, params, state.g.batch_stats,
-                              metrics=metrics, num=num, net=net, batch_size=batch_size, seed=seed,
+                              metrics=names, num=num, net=net, batch_size=batch_size, seed=seed,
                               stats_dir=stats_dir, real_count=real_count)
   return {"workdir": workdir, "step": int(np.asarray(state.step)), "features": net.name,
           "dataset": str(config.dataset), "split": str(config.split), "metrics": values}
+
+
+def _data_fields(config, gan) -> dict:
+  """What data an image-to-image run was judged on, for the result."""
+  if gan.cycle is None:
+    return {"dataset": str(config.dataset), "split": str(config.get("split", "train"))}
+  domain = lambda d: config.get(f"folder_{d}") or config.get(f"split_{d}")
+  return {"dataset": str(config.dataset), "split": f"{domain('a')},{domain('b')}"}

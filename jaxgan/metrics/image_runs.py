@@ -1,0 +1,315 @@
+"""`jaxgan eval` of a run whose generator takes an image: pix2pix, CycleGAN, SRGAN/ESRGAN,
+DeepFill v2. The generator is applied to every example of a split (the run's own unless
+one is given), as `jaxgan translate|upscale|inpaint` would apply it, and judged:
+
+  distribution metrics (fid, kid, is, pr; jaxgan.metrics.evaluate): the outputs' features
+    against the features of that split's real images of the output domain (pix2pix: the
+    targets; CycleGAN A->B: domain B's images; SR: the high-resolution patches;
+    inpainting: the complete images), as the translation (CUT, CycleGAN follow-ups) and
+    inpainting papers report FID;
+  full-reference metrics (l1, psnr, ssim; jaxgan.metrics.full_reference): each output
+    against its own ground truth, the mean over images. SR takes them on Y with the
+    scale shaved off the border (the SR papers' protocol) and adds the same figures for
+    plain bicubic upscaling (`*_bicubic`), the baseline every SR table starts from.
+    CycleGAN's domains are unpaired: it has no ground truth.
+
+What goes in, per model (all deterministic: the same numbers on every call):
+  pix2pix   the split's pairs resized to image_size (no jitter), the run's inference
+            mode (`mode`, as `jaxgan translate`)
+  cyclegan  each domain's images resized to image_size; both directions, keys prefixed
+            "AtoB/" and "BtoA/"
+  srgan     the centre image_size patch of each image and its LR (the run's degradation
+  esrgan    or the dataset's own LR); the EMA generator where the run keeps one
+  deepfill  the images preprocessed as in training, each with the hole training would
+            draw for its index (DeepFill v2's strokes and box, seeded by `seed`)
+"""
+
+import time
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from jaxgan import images as image_lib
+from jaxgan.errors import UsageError
+from jaxgan.metrics import evaluate, feature_nets, full_reference
+from jaxgan.metrics import features as features_lib
+from jaxgan.metrics.frechet import gaussian_stats
+from jaxgan.metrics.reference import ReferenceStats
+
+METRICS = evaluate.METRICS + full_reference.METRICS
+
+
+def parse_metrics(text: str | Sequence[str]) -> list[str]:
+  """'fid,l1' -> ['fid', 'l1']; UsageError naming the valid ones otherwise."""
+  names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
+  names = [evaluate._ALIASES.get(n, n) for n in names if n]
+  unknown = [n for n in names if n not in METRICS]
+  if unknown or not names:
+    raise UsageError(f"unknown metric {', '.join(map(repr, unknown)) or '(none given)'}; "
+                     f"valid: {', '.join(evaluate.METRICS)} (image-to-image runs also: "
+                     f"{', '.join(full_reference.METRICS)})")
+  return list(dict.fromkeys(names))
+
+
+def default_metrics(gan) -> list[str]:
+  """FID and KID, and the full-reference metrics where there is a ground truth."""
+  return ["fid", "kid"] + ([] if gan.cycle is not None else list(full_reference.METRICS))
+
+
+def select_data(config, gan, *, dataset: str | None, split: str | None) -> None:
+  """Points `config` at the examples to judge: `dataset` (a TFDS name or a folder; a
+  CycleGAN run: "FOLDER_A,FOLDER_B") and `split` (a TFDS split; CycleGAN "SPLIT_A,SPLIT_B")."""
+  if gan.cycle is None:
+    if dataset:
+      config.dataset = dataset
+    if split:
+      config.split = split
+    return
+  for value, flag, fields in ((dataset, "--dataset", ("folder_a", "folder_b")),
+                              (split, "--split", ("split_a", "split_b"))):
+    if not value:
+      continue
+    parts = value.split(",")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+      raise UsageError(f"a CycleGAN run has two domains: {flag} A,B (got {value!r})")
+    for field, part in zip(fields, parts):
+      config[field] = part.strip()
+  if split:  # TFDS splits: the folders (if any) no longer apply
+    config.folder_a, config.folder_b = "", ""
+  elif dataset:
+    config.split_a, config.split_b = "", ""
+
+
+def _numpy_batches(ds, batch_size: int, count: int) -> Iterator:
+  """NumPy batches of the first `count` elements of an unbatched tf.data dataset."""
+  import tensorflow as tf
+  it = ds.take(count).batch(batch_size).prefetch(2).as_numpy_iterator()
+  while True:
+    try:
+      batch = next(it)
+    except StopIteration:
+      return
+    except tf.errors.InvalidArgumentError as e:
+      raise UsageError(f"cannot read an image: {e.message.splitlines()[0]}") from None
+    yield batch
+
+
+def _padded(fn: Callable, batch_size: int, *arrays: np.ndarray) -> np.ndarray:
+  """fn over arrays padded (with copies of their last row) to batch_size rows: one
+  compiled shape whatever the batch; the padding's rows are dropped."""
+  n = len(arrays[0])
+  if n < batch_size:
+    arrays = tuple(np.concatenate([a, np.repeat(a[-1:], batch_size - n, 0)]) for a in arrays)
+  return np.asarray(fn(*arrays))[:n]
+
+
+class _Direction:
+  """One mapping to judge: inputs -> outputs, the real images of the output domain, and
+  (where there is one) each output's ground truth.
+
+  batches() yields (inputs tuple, ground truth or None, start index) of float [-1, 1]
+  images; apply(start, *inputs) -> float outputs; reals() yields the output domain's
+  real images (float); count: how many examples."""
+
+  def __init__(self, batches, apply, reals, count, sr_scale=None, baseline=None):
+    self.batches, self.apply, self.reals, self.count = batches, apply, reals, count
+    self.sr_scale, self.baseline = sr_scale, baseline
+
+
+def judge(direction: _Direction, metrics: Sequence[str],
+          extractor: features_lib.Extractor | None) -> dict[str, float]:
+  """The metrics of one direction: distribution metrics from two streaming passes
+  (outputs, then real images), full-reference ones per image during the first."""
+  dist = [m for m in metrics if m in evaluate.METRICS]
+  full = [m for m in metrics if m in full_reference.METRICS]
+  rows = {m: [] for m in full}
+  base_rows = {m: [] for m in full}
+
+  def outputs() -> Iterator[np.ndarray]:
+    for inputs, truth, start in direction.batches():
+      out8 = image_lib.to_uint8(direction.apply(start, *inputs))
+      if full:
+        truth8 = image_lib.to_uint8(truth)
+        for m, v in full_reference.per_image(full, out8, truth8, direction.sr_scale).items():
+          rows[m].extend(v)
+        if direction.baseline is not None:
+          base8 = direction.baseline(*inputs)
+          for m, v in full_reference.per_image(full, base8, truth8, direction.sr_scale).items():
+            base_rows[m].extend(v)
+      yield out8
+
+  out = {}
+  if dist:
+    fake_feats, fake_logits = extractor.run(outputs())
+    real_feats, real_logits = extractor.run(image_lib.to_uint8(x) for x in direction.reals())
+    mu, sigma = gaussian_stats(real_feats)
+    real = ReferenceStats(key={}, features=real_feats, logits=real_logits, mu=mu, sigma=sigma)
+    out.update(evaluate.compute_metrics(dist, fake_feats, fake_logits, real))
+  else:
+    for _ in outputs():
+      pass
+  for m in full:
+    out[m] = float(np.mean(rows[m]))
+    if direction.baseline is not None:
+      out[f"{m}_bicubic"] = float(np.mean(base_rows[m]))
+  out["num_examples"] = direction.count
+  return out
+
+
+def _checked_count(count: int, num: int, what: str) -> int:
+  if count < 2:
+    raise UsageError(f"{what} holds {count} example(s); evaluation needs at least 2")
+  return min(count, num)
+
+
+def _paired_directions(config, gan, state, *, num, batch_size, mode, seed):
+  import jax
+  from jaxgan.data import paired
+  from jaxgan.train.translation_step import inference_mode, translate
+  ds, count = paired.eval_pairs(config)
+  count = _checked_count(count, num, f"dataset {config.dataset!r} split {config.split!r}")
+  mode = inference_mode(mode, config.batch_size)
+  run = jax.jit(lambda p, s, x, start: translate(gan, p, s, x, jax.random.PRNGKey(seed),
+                                                 mode=mode, first_index=start))
+  params, stats = state.g.params, state.g.batch_stats
+
+  def batches():
+    start = 0
+    for x, y in _numpy_batches(ds, batch_size, count):
+      yield (x,), y, start
+      start += len(x)
+
+  apply = lambda start, x: _padded(lambda xx: run(params, stats, xx, start), batch_size, x)
+  reals = lambda: (y for _, y in _numpy_batches(ds, batch_size, count))
+  return {"": _Direction(batches, apply, reals, count)}, {"mode": mode}
+
+
+def _cycle_directions(config, gan, state, *, num, batch_size, mode, seed):
+  import jax
+  from jaxgan.data import unpaired
+  from jaxgan.train.translation_step import inference_mode, translate
+  mode = inference_mode(mode, config.batch_size)
+  params, stats = state.g.params, state.g.batch_stats
+  domains = {d: unpaired.eval_domain(config, d) for d in unpaired.DOMAINS}
+  counts = {d: _checked_count(n, num, f"domain {d.upper()}") for d, (_, n) in domains.items()}
+
+  def images(d):
+    return _numpy_batches(domains[d][0], batch_size, counts[d])
+
+  out = {}
+  for name, src, dst, method in (("AtoB", "a", "b", "a_to_b"), ("BtoA", "b", "a", "b_to_a")):
+    run = jax.jit(lambda p, s, x, start, m=method: translate(
+        gan, p, s, x, jax.random.PRNGKey(seed), mode=mode, first_index=start, method=m))
+
+    def batches(src=src):
+      start = 0
+      for x in images(src):
+        yield (x,), None, start
+        start += len(x)
+
+    apply = lambda start, x, run=run: _padded(lambda xx: run(params, stats, xx, start),
+                                              batch_size, x)
+    out[name] = _Direction(batches, apply, lambda dst=dst: images(dst), counts[src])
+  return out, {"mode": mode}
+
+
+def _superres_directions(config, gan, state, *, num, batch_size, mode, seed):
+  del mode, seed
+  import jax
+  from jaxgan.data import superres
+  from jaxgan.edit.upscale import bicubic
+  from jaxgan.train.state import sampling_params
+  from jaxgan.train.superres_step import upscale
+  ds, count = superres.eval_patches(config)
+  count = _checked_count(count, num, f"dataset {config.dataset!r} split {config.split!r}")
+  scale = gan.superres.scale
+  run = jax.jit(lambda p, s, x: upscale(gan, p, s, x))
+  params, stats = sampling_params(state), state.g.batch_stats
+
+  def batches():
+    start = 0
+    for lr, hr in _numpy_batches(ds, batch_size, count):
+      yield (lr,), hr, start
+      start += len(lr)
+
+  def baseline(lr):  # Pillow's bicubic of the same 8-bit LR the generator saw
+    return np.stack([bicubic(x, (x.shape[0] * scale, x.shape[1] * scale))
+                     for x in image_lib.to_uint8(lr)])
+
+  apply = lambda start, lr: _padded(lambda x: run(params, stats, x), batch_size, lr)
+  reals = lambda: (hr for _, hr in _numpy_batches(ds, batch_size, count))
+  return ({"": _Direction(batches, apply, reals, count, sr_scale=scale, baseline=baseline)},
+          {"protocol": f"full-reference metrics on Y (rgb2ycbcr), {scale} border pixels shaved"})
+
+
+def _inpaint_directions(config, gan, state, *, num, batch_size, mode, seed):
+  del mode
+  import jax
+  from jaxgan.data import masks as masks_lib, pipeline
+  from jaxgan.train.inpaint_step import inpaint
+  ds, count = pipeline.eval_images(config)
+  count = _checked_count(count, num, f"dataset {config.dataset!r} split {config.split!r}")
+  run = jax.jit(lambda p, x, m: inpaint(gan, p, {}, x, m))
+  size, kind = config.image_size, gan.inpaint.masks
+
+  def batches():
+    start = 0
+    for x in _numpy_batches(ds, batch_size, count):
+      idx = np.arange(start, start + len(x))
+      holes = np.asarray(masks_lib.random_masks(jax.random.PRNGKey(seed), idx, size, kind))
+      yield (x, holes), x, start
+      start += len(x)
+
+  apply = lambda start, x, m: _padded(lambda xx, mm: run(state.g.params, xx, mm),
+                                      batch_size, x, m)
+  reals = lambda: _numpy_batches(ds, batch_size, count)
+  return {"": _Direction(batches, apply, reals, count)}, {"holes": f"{kind}, seed {seed}"}
+
+
+def evaluate_image_run(config, gan, state, *, metrics: Sequence[str] | None, num: int,
+                       net: feature_nets.FeatureNet | None, batch_size: int = 100,
+                       seed: int = 0, mode: str = "auto") -> dict:
+  """The metrics of an image-to-image run (module doc) on `config`'s data.
+
+  Args:
+    config, gan, state: the loaded run, its data fields already pointed at the examples
+      to judge (select_data).
+    metrics: names from METRICS; None: default_metrics.
+    num: judge at most the first `num` examples (per domain for CycleGAN).
+    net: the feature network of the distribution metrics (None if there are none).
+    batch_size: images per generator and feature step.
+    seed: pix2pix's dropout in "paper" mode; DeepFill's holes.
+    mode: translation inference mode ("auto", "paper", "eval").
+  Returns:
+    {"task", "metrics": {...}, and what the protocol depends on}.
+  """
+  from jaxgan.train.translation_step import INFERENCE_MODES
+  metrics = default_metrics(gan) if metrics is None else list(metrics)
+  full = [m for m in metrics if m in full_reference.METRICS]
+  if full and gan.cycle is not None:
+    raise UsageError(f"metric {full[0]!r} compares each output with its ground truth; a "
+                     "CycleGAN run's domains are unpaired (use fid, kid, is, pr)")
+  if mode not in INFERENCE_MODES:
+    raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
+  if "ssim" in metrics and config.image_size < 11 + (2 * gan.superres.scale if gan.superres else 0):
+    raise UsageError(f"ssim's 11x11 window needs images of at least 11 pixels a side; this "
+                     f"run's are {config.image_size}")
+  if gan.cycle is not None:
+    task, build = "cyclegan", _cycle_directions
+  elif gan.superres is not None:
+    task, build = "superres", _superres_directions
+  elif gan.inpaint is not None:
+    task, build = "inpaint", _inpaint_directions
+  else:
+    task, build = "pix2pix", _paired_directions
+  start = time.perf_counter()
+  directions, protocol = build(config, gan, state, num=num, batch_size=batch_size, mode=mode,
+                               seed=seed)
+  dist = [m for m in metrics if m in evaluate.METRICS]
+  extractor = features_lib.Extractor(net, batch_size=batch_size) if dist else None
+  values = {}
+  for name, direction in directions.items():
+    prefix = f"{name}/" if name else ""
+    values.update({prefix + k: v for k, v in judge(direction, metrics, extractor).items()})
+  values["seconds"] = round(time.perf_counter() - start, 2)
+  return {"task": task, **protocol, "metrics": values}
