@@ -75,3 +75,22 @@ def test_judge_reads_a_cyclegan_run(trained):
   rows = judge.evaluate(str(trained / "straight"), "train[1790:]")
   assert rows["num_pairs"]["n"] == 7
   assert 0 <= rows["trained (eval)"]["same_class"] <= 1
+
+
+def test_eval_judges_both_directions_against_the_other_domain(trained, tmp_path, capsys):
+  import json
+  workdir, out = str(trained / "straight"), tmp_path / "eval.json"
+  assert cli.main(["eval", "--workdir", workdir, "--split", "train[1790:],train[1780:1790]",
+                   "--num", "9", "--batch-size", "4", "--out", str(out)]) == 0
+  result = json.loads(out.read_text())
+  m = result["metrics"]
+  assert result["task"] == "cyclegan" and result["split"] == "train[1790:],train[1780:1790]"
+  # At most --num of each domain: A (7 images) -> B, B (10, first 9) -> A.
+  assert m["AtoB/num_examples"] == 7 and m["BtoA/num_examples"] == 9
+  for key in ("AtoB/fid", "AtoB/kid", "BtoA/fid", "BtoA/kid"):
+    assert np.isfinite(m[key]), key
+  assert m["AtoB/fid"] != m["BtoA/fid"]  # two generators, two domains
+  for args, message in ((["--metrics", "fid,ssim"], "domains are unpaired"),
+                        (["--split", "testA"], "two domains: --split A,B")):
+    assert cli.main(["eval", "--workdir", workdir, *args]) == 2
+    assert message in capsys.readouterr().err

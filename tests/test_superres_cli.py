@@ -83,6 +83,35 @@ def test_tiles_equal_the_whole_image_away_from_the_border(trained):
   np.testing.assert_allclose(tiled[m:-m, m:-m], whole[m:-m, m:-m], atol=1e-5)
 
 
+def test_eval_reports_the_sr_protocol_beside_bicubic(trained, tmp_path, capsys):
+  """`jaxgan eval` on the two held-out photos: PSNR on shaved Y, and bicubic's, which is
+  computed here from the same LR patches by hand."""
+  import json
+  from jaxgan.data import superres
+  from jaxgan.generate import load_run
+  from jaxgan.images import to_uint8
+  from jaxgan.metrics import full_reference as fr
+  workdir, out = str(trained / "gan"), tmp_path / "eval.json"
+  assert cli.main(["eval", "--workdir", workdir, "--split", "train[8:]", "--metrics",
+                   "l1,psnr,fid", "--out", str(out)]) == 0
+  result = json.loads(out.read_text())
+  m = result["metrics"]
+  assert result["task"] == "superres" and "4 border pixels shaved" in result["protocol"]
+  assert m["num_examples"] == 2 and np.isfinite(m["fid"])
+  config, _, _ = load_run(workdir)
+  config.split = "train[8:]"
+  lr, hr = superres.superres_examples(config, 2)
+  psnrs = []
+  for low, high in zip(to_uint8(lr), to_uint8(hr)):
+    up = upscale.bicubic(low, high.shape[:2])
+    psnrs.append(fr.psnr(fr.sr_view(up, 4), fr.sr_view(high, 4)))
+  np.testing.assert_allclose(m["psnr_bicubic"], np.mean(psnrs), rtol=1e-9)
+  assert 0 < m["l1"] < 1 and np.isfinite(m["psnr"])
+  # 16-pixel patches shaved by 4 leave 8: too small for SSIM's window, said in one line.
+  assert cli.main(["eval", "--workdir", workdir, "--metrics", "ssim"]) == 2
+  assert "at least 11 pixels" in capsys.readouterr().err
+
+
 def test_refusals(trained, tmp_path, tfds_dir, capsys):
   # A perceptual loss needs the VGG weights: refused before the workdir exists.
   target = tmp_path / "vgg"
