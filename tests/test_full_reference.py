@@ -78,3 +78,25 @@ def test_per_image_rows():
   assert sr["psnr"][0] == fr.psnr(fr.luma(out[0]), fr.luma(truth[0]))
   with pytest.raises(ValueError, match="differ in shape"):
     fr.per_image(["l1"], out, truth[:, :8])
+
+
+@pytest.mark.parametrize("sr_scale", [None, 0, 2])
+def test_batched_device_values_equal_the_float64_reference(sr_scale):
+  """batch_values (float32, jitted) = per_image (float64, scikit-image), on noisy and on
+  smooth images (where SSIM's variances are small differences of large means)."""
+  from scipy import ndimage
+  rng = np.random.default_rng(1)
+  noisy = rng.integers(0, 256, (3, 24, 30, 3), dtype=np.uint8)
+  smooth = ndimage.gaussian_filter(rng.uniform(0, 255, (3, 24, 30, 3)), (0, 3, 3, 0))
+  for a in (noisy, smooth.astype(np.uint8)):
+    b = np.clip(a.astype(int) + rng.integers(-6, 7, a.shape), 0, 255).astype(np.uint8)
+    ref = fr.per_image(fr.METRICS, a, b, sr_scale)
+    got = fr.batch_values(fr.METRICS, a, b, sr_scale)
+    for m in fr.METRICS:
+      np.testing.assert_allclose(got[m], ref[m], rtol=2e-5, atol=1e-6, err_msg=m)
+  grey = noisy[..., :1]
+  np.testing.assert_allclose(fr.batch_values(["ssim"], grey, grey[::-1])["ssim"],
+                             fr.per_image(["ssim"], grey, grey[::-1])["ssim"], atol=1e-6)
+  assert fr.batch_values(["psnr"], grey, grey)["psnr"].tolist() == [np.inf] * 3
+  with pytest.raises(ValueError, match="11x11"):
+    fr.batch_values(["ssim"], noisy, noisy, sr_scale=7)

@@ -140,11 +140,12 @@ def test_eval_judges_held_out_pairs_as_computed_by_hand(trained, tmp_path, capsy
   fake = image_lib.to_uint8(translate(gan, state.g.params, state.g.batch_stats, x,
                                       jax.random.PRNGKey(0), mode="eval"))
   real = image_lib.to_uint8(y)
-  np.testing.assert_allclose(m["l1"], np.mean(np.abs(fake / 255.0 - real / 255.0)), rtol=1e-6)
+  # Float64 formulas here, float32 on the device there.
+  np.testing.assert_allclose(m["l1"], np.mean(np.abs(fake / 255.0 - real / 255.0)), rtol=1e-5)
   mse = np.mean((fake.astype(float) - real) ** 2, axis=(1, 2, 3))
-  np.testing.assert_allclose(m["psnr"], np.mean(10 * np.log10(255.0 ** 2 / mse)), rtol=1e-6)
+  np.testing.assert_allclose(m["psnr"], np.mean(10 * np.log10(255.0 ** 2 / mse)), rtol=1e-5)
   np.testing.assert_allclose(m["ssim"], np.mean([fr.ssim(a, b) for a, b in zip(fake, real)]),
-                             rtol=1e-6)
+                             rtol=1e-5)
   net = feature_nets.load_feature_net("digits")
   f_fake, f_real = extract_features(net, fake)[0], extract_features(net, real)[0]
   fid = frechet_distance(*gaussian_stats(f_fake), *gaussian_stats(f_real))

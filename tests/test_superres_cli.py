@@ -105,7 +105,7 @@ def test_eval_reports_the_sr_protocol_beside_bicubic(trained, tmp_path, capsys):
   for low, high in zip(to_uint8(lr), to_uint8(hr)):
     up = upscale.bicubic(low, high.shape[:2])
     psnrs.append(fr.psnr(fr.sr_view(up, 4), fr.sr_view(high, 4)))
-  np.testing.assert_allclose(m["psnr_bicubic"], np.mean(psnrs), rtol=1e-9)
+  np.testing.assert_allclose(m["psnr_bicubic"], np.mean(psnrs), rtol=1e-5)
   assert 0 < m["l1"] < 1 and np.isfinite(m["psnr"])
   # 16-pixel patches shaved by 4 leave 8: too small for SSIM's window, said in one line.
   assert cli.main(["eval", "--workdir", workdir, "--metrics", "ssim"]) == 2

@@ -130,11 +130,11 @@ def judge(direction: _Direction, metrics: Sequence[str],
       out8 = image_lib.to_uint8(direction.apply(start, *inputs))
       if full:
         truth8 = image_lib.to_uint8(truth)
-        for m, v in full_reference.per_image(full, out8, truth8, direction.sr_scale).items():
+        for m, v in full_reference.batch_values(full, out8, truth8, direction.sr_scale).items():
           rows[m].extend(v)
         if direction.baseline is not None:
           base8 = direction.baseline(*inputs)
-          for m, v in full_reference.per_image(full, base8, truth8, direction.sr_scale).items():
+          for m, v in full_reference.batch_values(full, base8, truth8, direction.sr_scale).items():
             base_rows[m].extend(v)
       yield out8
 
