@@ -32,3 +32,24 @@ def test_eval_interval_must_fall_on_logged_steps(tmp_path, tfds_dir):
   with pytest.raises(UsageError, match="multiple of log_every_steps=2"):
     loop.train_and_evaluate(c, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
+
+
+def test_keep_best_keeps_the_highest_of_a_higher_is_better_metric(tmp_path, tfds_dir,
+                                                                   monkeypatch):
+  monkeypatch.setenv("JAXGAN_STATS_DIR", str(tmp_path / "stats"))
+  c = tiny_config(tfds_dir, num_train_steps=6)
+  c.eval.update(every_steps=2, metrics="is", num_samples=16, batch_size=8, keep_best="is")
+  wd = str(tmp_path / "run")
+  loop.train_and_evaluate(c, wd)
+  scores = {r["step"]: r["eval/digits/is"] for r in map(json.loads, open(os.path.join(wd, "metrics.jsonl")))}
+  assert len(set(scores.values())) == 3  # distinct, so lowest and highest differ
+  best = json.load(open(os.path.join(wd, "best", "best.json")))
+  assert best["step"] == max(scores, key=scores.get) and best["value"] == max(scores.values())
+
+
+def test_keep_best_must_be_an_evaluated_value(tmp_path, tfds_dir):
+  c = tiny_config(tfds_dir)
+  c.eval.update(every_steps=2, metrics="kid", keep_best="fid")
+  with pytest.raises(UsageError, match="eval.keep_best='fid' is not among the evaluated"):
+    loop.train_and_evaluate(c, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")

@@ -153,6 +153,26 @@ def test_eval_judges_held_out_pairs_as_computed_by_hand(trained, tmp_path, capsy
   assert 0 < m["l1"] < 1 and m["ssim"] < 1 and np.isfinite(m["kid"])
 
 
+def test_periodic_eval_of_held_out_pairs_keeps_the_best_psnr(trained, tmp_path, tfds_dir):
+  """eval.every_steps on a pix2pix run: the held-out figures join the logged rows, the
+  checkpoint of the highest PSNR is kept, and the last row's figures are `jaxgan eval`'s."""
+  import json
+  wd = tmp_path / "run"
+  assert _train(wd, tfds_dir, 4, "--config.eval.every_steps=2", "--config.eval.num_samples=6",
+                "--config.eval.metrics=fid,psnr,ssim", "--config.eval.split=train[1790:]",
+                "--config.eval.keep_best=psnr", "--config.eval.batch_size=4") == 0
+  rows = _rows(wd)
+  psnr = {step: rows[step]["eval/digits/psnr"] for step in (2, 4)}
+  best = json.loads((wd / "best" / "best.json").read_text())
+  assert best["step"] == max(psnr, key=psnr.get) and best["value"] == max(psnr.values())
+  assert cli.main(["eval", "--workdir", str(wd), "--split", "train[1790:]", "--num", "6",
+                   "--batch-size", "4", "--metrics", "fid,psnr,ssim",
+                   "--out", str(tmp_path / "e.json")]) == 0
+  m = json.loads((tmp_path / "e.json").read_text())["metrics"]
+  for key in ("fid", "psnr", "ssim"):
+    assert rows[4][f"eval/digits/{key}"] == pytest.approx(m[key], rel=1e-6), key
+
+
 @pytest.mark.parametrize("command,message", [
     (["generate", "--num", "4", "--out", "{tmp}/s.npz"], "use `jaxgan translate"),
     (["translate", "--input", "{tmp}/missing", "--out", "{tmp}/o"], "neither an image file"),

@@ -152,6 +152,10 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
   names = None if metrics is None else image_runs.parse_metrics(metrics)
   if names is not None:
     check_metrics_for_net(names, features)
+  # The feature net before the (slow) run loading: missing weights fail first. Every
+  # default set of metrics has a distribution metric.
+  net = (feature_nets.load_feature_net(features, inception_weights=inception_weights)
+         if names is None or any(n in METRICS for n in names) else None)
   from jaxgan.generate import load_run
   config, gan, state = load_run(workdir)
   from jaxgan.train import build
@@ -160,8 +164,6 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
   if build.is_image_model(config):
     image_runs.select_data(config, gan, dataset=dataset, split=split)
     names = image_runs.default_metrics(gan) if names is None else names
-    net = (feature_nets.load_feature_net(features, inception_weights=inception_weights)
-           if any(n in METRICS for n in names) else None)
     result = image_runs.evaluate_image_run(config, gan, state, metrics=names, num=num, net=net,
                                            batch_size=batch_size, seed=seed, mode=mode)
     return {"workdir": workdir, "step": int(np.asarray(state.step)),
@@ -176,7 +178,6 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
                      f"image-to-image runs only; this run ({config.model.name}) samples G(z) "
                      f"(valid: {', '.join(METRICS)})")
   names = names if names is not None else list(METRICS)
-  net = feature_nets.load_feature_net(features, inception_weights=inception_weights)
   # The EMA generator when the run keeps one (what `jaxgan generate` samples too).
   params = state.g_ema if getattr(state, "g_ema", None) else state.g.params
   values = evaluate_generator(config, gan.generator, params, state.g.batch_stats,

@@ -108,18 +108,20 @@ class _Direction:
   (where there is one) each output's ground truth.
 
   batches() yields (inputs tuple, ground truth or None, start index) of float [-1, 1]
-  images; apply(start, *inputs) -> float outputs; reals() yields the output domain's
-  real images (float); count: how many examples."""
+  images; apply(weights, start, *inputs) -> float outputs, weights = (params, stats);
+  reals() yields the output domain's real images (float); count: how many examples;
+  sr_scale: full-reference metrics on the SR papers' view; baseline(*inputs): uint8
+  outputs of a fixed method judged beside the model (SR: bicubic)."""
 
   def __init__(self, batches, apply, reals, count, sr_scale=None, baseline=None):
     self.batches, self.apply, self.reals, self.count = batches, apply, reals, count
     self.sr_scale, self.baseline = sr_scale, baseline
 
 
-def judge(direction: _Direction, metrics: Sequence[str],
+def judge(direction: _Direction, weights, metrics: Sequence[str],
           extractor: features_lib.Extractor | None) -> dict[str, float]:
   """The metrics of one direction: distribution metrics from two streaming passes
-  (outputs, then real images), full-reference ones per image during the first."""
+  (outputs, then real images), full-reference ones batch by batch during the first."""
   dist = [m for m in metrics if m in evaluate.METRICS]
   full = [m for m in metrics if m in full_reference.METRICS]
   rows = {m: [] for m in full}
@@ -127,14 +129,15 @@ def judge(direction: _Direction, metrics: Sequence[str],
 
   def outputs() -> Iterator[np.ndarray]:
     for inputs, truth, start in direction.batches():
-      out8 = image_lib.to_uint8(direction.apply(start, *inputs))
+      out8 = image_lib.to_uint8(direction.apply(weights, start, *inputs))
       if full:
         truth8 = image_lib.to_uint8(truth)
         for m, v in full_reference.batch_values(full, out8, truth8, direction.sr_scale).items():
           rows[m].extend(v)
         if direction.baseline is not None:
           base8 = direction.baseline(*inputs)
-          for m, v in full_reference.batch_values(full, base8, truth8, direction.sr_scale).items():
+          for m, v in full_reference.batch_values(full, base8, truth8,
+                                                  direction.sr_scale).items():
             base_rows[m].extend(v)
       yield out8
 
@@ -162,7 +165,7 @@ def _checked_count(count: int, num: int, what: str) -> int:
   return min(count, num)
 
 
-def _paired_directions(config, gan, state, *, num, batch_size, mode, seed):
+def _paired_directions(config, gan, *, num, batch_size, mode, seed):
   import jax
   from jaxgan.data import paired
   from jaxgan.train.translation_step import inference_mode, translate
@@ -171,7 +174,6 @@ def _paired_directions(config, gan, state, *, num, batch_size, mode, seed):
   mode = inference_mode(mode, config.batch_size)
   run = jax.jit(lambda p, s, x, start: translate(gan, p, s, x, jax.random.PRNGKey(seed),
                                                  mode=mode, first_index=start))
-  params, stats = state.g.params, state.g.batch_stats
 
   def batches():
     start = 0
@@ -179,17 +181,16 @@ def _paired_directions(config, gan, state, *, num, batch_size, mode, seed):
       yield (x,), y, start
       start += len(x)
 
-  apply = lambda start, x: _padded(lambda xx: run(params, stats, xx, start), batch_size, x)
+  apply = lambda w, start, x: _padded(lambda xx: run(*w, xx, start), batch_size, x)
   reals = lambda: (y for _, y in _numpy_batches(ds, batch_size, count))
   return {"": _Direction(batches, apply, reals, count)}, {"mode": mode}
 
 
-def _cycle_directions(config, gan, state, *, num, batch_size, mode, seed):
+def _cycle_directions(config, gan, *, num, batch_size, mode, seed):
   import jax
   from jaxgan.data import unpaired
   from jaxgan.train.translation_step import inference_mode, translate
   mode = inference_mode(mode, config.batch_size)
-  params, stats = state.g.params, state.g.batch_stats
   domains = {d: unpaired.eval_domain(config, d) for d in unpaired.DOMAINS}
   counts = {d: _checked_count(n, num, f"domain {d.upper()}") for d, (_, n) in domains.items()}
 
@@ -207,24 +208,21 @@ def _cycle_directions(config, gan, state, *, num, batch_size, mode, seed):
         yield (x,), None, start
         start += len(x)
 
-    apply = lambda start, x, run=run: _padded(lambda xx: run(params, stats, xx, start),
-                                              batch_size, x)
+    apply = lambda w, start, x, run=run: _padded(lambda xx: run(*w, xx, start), batch_size, x)
     out[name] = _Direction(batches, apply, lambda dst=dst: images(dst), counts[src])
   return out, {"mode": mode}
 
 
-def _superres_directions(config, gan, state, *, num, batch_size, mode, seed):
+def _superres_directions(config, gan, *, num, batch_size, mode, seed):
   del mode, seed
   import jax
   from jaxgan.data import superres
   from jaxgan.edit.upscale import bicubic
-  from jaxgan.train.state import sampling_params
   from jaxgan.train.superres_step import upscale
   ds, count = superres.eval_patches(config)
   count = _checked_count(count, num, f"dataset {config.dataset!r} split {config.split!r}")
   scale = gan.superres.scale
   run = jax.jit(lambda p, s, x: upscale(gan, p, s, x))
-  params, stats = sampling_params(state), state.g.batch_stats
 
   def batches():
     start = 0
@@ -236,20 +234,20 @@ def _superres_directions(config, gan, state, *, num, batch_size, mode, seed):
     return np.stack([bicubic(x, (x.shape[0] * scale, x.shape[1] * scale))
                      for x in image_lib.to_uint8(lr)])
 
-  apply = lambda start, lr: _padded(lambda x: run(params, stats, x), batch_size, lr)
+  apply = lambda w, start, lr: _padded(lambda x: run(*w, x), batch_size, lr)
   reals = lambda: (hr for _, hr in _numpy_batches(ds, batch_size, count))
   return ({"": _Direction(batches, apply, reals, count, sr_scale=scale, baseline=baseline)},
           {"protocol": f"full-reference metrics on Y (rgb2ycbcr), {scale} border pixels shaved"})
 
 
-def _inpaint_directions(config, gan, state, *, num, batch_size, mode, seed):
+def _inpaint_directions(config, gan, *, num, batch_size, mode, seed):
   del mode
   import jax
   from jaxgan.data import masks as masks_lib, pipeline
   from jaxgan.train.inpaint_step import inpaint
   ds, count = pipeline.eval_images(config)
   count = _checked_count(count, num, f"dataset {config.dataset!r} split {config.split!r}")
-  run = jax.jit(lambda p, x, m: inpaint(gan, p, {}, x, m))
+  run = jax.jit(lambda p, s, x, m: inpaint(gan, p, s, x, m))
   size, kind = config.image_size, gan.inpaint.masks
 
   def batches():
@@ -260,56 +258,75 @@ def _inpaint_directions(config, gan, state, *, num, batch_size, mode, seed):
       yield (x, holes), x, start
       start += len(x)
 
-  apply = lambda start, x, m: _padded(lambda xx, mm: run(state.g.params, xx, mm),
-                                      batch_size, x, m)
+  apply = lambda w, start, x, m: _padded(lambda xx, mm: run(*w, xx, mm), batch_size, x, m)
   reals = lambda: _numpy_batches(ds, batch_size, count)
   return {"": _Direction(batches, apply, reals, count)}, {"holes": f"{kind}, seed {seed}"}
 
 
-def evaluate_image_run(config, gan, state, *, metrics: Sequence[str] | None, num: int,
-                       net: feature_nets.FeatureNet | None, batch_size: int = 100,
-                       seed: int = 0, mode: str = "auto") -> dict:
-  """The metrics of an image-to-image run (module doc) on `config`'s data.
+class ImageRunJudge:
+  """Judges an image-to-image generator (module doc) on `config`'s data; built once (data
+  counted, functions jitted, feature net placed), called with weights as often as needed
+  (periodic evaluation during training).
 
   Args:
-    config, gan, state: the loaded run, its data fields already pointed at the examples
-      to judge (select_data).
+    config, gan: the run's config, its data fields pointed at the examples to judge
+      (select_data), and its GANDef.
     metrics: names from METRICS; None: default_metrics.
     num: judge at most the first `num` examples (per domain for CycleGAN).
     net: the feature network of the distribution metrics (None if there are none).
     batch_size: images per generator and feature step.
     seed: pix2pix's dropout in "paper" mode; DeepFill's holes.
     mode: translation inference mode ("auto", "paper", "eval").
-  Returns:
-    {"task", "metrics": {...}, and what the protocol depends on}.
   """
-  from jaxgan.train.translation_step import INFERENCE_MODES
-  metrics = default_metrics(gan) if metrics is None else list(metrics)
-  full = [m for m in metrics if m in full_reference.METRICS]
-  if full and gan.cycle is not None:
-    raise UsageError(f"metric {full[0]!r} compares each output with its ground truth; a "
-                     "CycleGAN run's domains are unpaired (use fid, kid, is, pr)")
-  if mode not in INFERENCE_MODES:
-    raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
-  if "ssim" in metrics and config.image_size < 11 + (2 * gan.superres.scale if gan.superres else 0):
-    raise UsageError(f"ssim's 11x11 window needs images of at least 11 pixels a side; this "
-                     f"run's are {config.image_size}")
-  if gan.cycle is not None:
-    task, build = "cyclegan", _cycle_directions
-  elif gan.superres is not None:
-    task, build = "superres", _superres_directions
-  elif gan.inpaint is not None:
-    task, build = "inpaint", _inpaint_directions
-  else:
-    task, build = "pix2pix", _paired_directions
-  start = time.perf_counter()
-  directions, protocol = build(config, gan, state, num=num, batch_size=batch_size, mode=mode,
-                               seed=seed)
-  dist = [m for m in metrics if m in evaluate.METRICS]
-  extractor = features_lib.Extractor(net, batch_size=batch_size) if dist else None
-  values = {}
-  for name, direction in directions.items():
-    prefix = f"{name}/" if name else ""
-    values.update({prefix + k: v for k, v in judge(direction, metrics, extractor).items()})
-  values["seconds"] = round(time.perf_counter() - start, 2)
-  return {"task": task, **protocol, "metrics": values}
+
+  def __init__(self, config, gan, *, metrics: Sequence[str] | None, num: int,
+               net: feature_nets.FeatureNet | None, batch_size: int = 100, seed: int = 0,
+               mode: str = "auto"):
+    from jaxgan.train.translation_step import INFERENCE_MODES
+    self.metrics = default_metrics(gan) if metrics is None else list(metrics)
+    full = [m for m in self.metrics if m in full_reference.METRICS]
+    if full and gan.cycle is not None:
+      raise UsageError(f"metric {full[0]!r} compares each output with its ground truth; a "
+                       "CycleGAN run's domains are unpaired (use fid, kid, is, pr)")
+    if mode not in INFERENCE_MODES:
+      raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
+    shaved = 2 * gan.superres.scale if gan.superres is not None else 0
+    if "ssim" in self.metrics and config.image_size - shaved < 11:
+      raise UsageError(f"ssim's 11x11 window needs images of at least 11 pixels a side"
+                       f"{' after the SR shave' if shaved else ''}; this run's are "
+                       f"{config.image_size - shaved}")
+    if gan.cycle is not None:
+      self.task, build = "cyclegan", _cycle_directions
+    elif gan.superres is not None:
+      self.task, build = "superres", _superres_directions
+    elif gan.inpaint is not None:
+      self.task, build = "inpaint", _inpaint_directions
+    else:
+      self.task, build = "pix2pix", _paired_directions
+    self.directions, self.protocol = build(config, gan, num=num, batch_size=batch_size,
+                                           mode=mode, seed=seed)
+    dist = [m for m in self.metrics if m in evaluate.METRICS]
+    if dist and net is None:
+      raise ValueError(f"metrics {dist} need a feature net")
+    self.extractor = features_lib.Extractor(net, batch_size=batch_size) if dist else None
+
+  def __call__(self, params, batch_stats) -> dict[str, float]:
+    """{metric key: value} of the generator with these weights (CycleGAN: "AtoB/fid", ...);
+    "num_examples" says how many were judged, "seconds" how long it took."""
+    start = time.perf_counter()
+    values = {}
+    for name, direction in self.directions.items():
+      prefix = f"{name}/" if name else ""
+      found = judge(direction, (params, batch_stats), self.metrics, self.extractor)
+      values.update({prefix + k: v for k, v in found.items()})
+    values["seconds"] = round(time.perf_counter() - start, 2)
+    return values
+
+
+def evaluate_image_run(config, gan, state, **judge_args) -> dict:
+  """{"task", "metrics": {...}, and what the protocol depends on} of a loaded run's
+  generator (the EMA one where the run keeps one, as `jaxgan upscale` samples)."""
+  from jaxgan.train.state import sampling_params
+  judge_ = ImageRunJudge(config, gan, **judge_args)
+  return {"task": judge_.task, **judge_.protocol,
+          "metrics": judge_(sampling_params(state), state.g.batch_stats)}

@@ -233,9 +233,6 @@ def _make_evaluator(config):
   every = (config.get("eval") or {}).get("every_steps", 0)
   if not every:
     return None, 0
-  if is_image_model(config):
-    raise UsageError(f"eval.every_steps={every}: periodic evaluation samples G(z), which model "
-                     f"{config.model.name} does not have; set --config.eval.every_steps=0")
   if every % config.log_every_steps:
     raise UsageError(f"eval.every_steps={every} must be a multiple of log_every_steps="
                      f"{config.log_every_steps} (evaluations join the logged rows)")
@@ -311,15 +308,19 @@ def _image_model_preview(config, gan: GANDef, n: int):
 
 
 class _BestKeeper:
-  """Keeps the checkpoint with the lowest value of one evaluation metric (config.eval.keep_best,
-  e.g. "fid") in workdir/best/, with workdir/best/best.json naming its step and value.
-  Evaluations run in single-process runs only (see _make_evaluator)."""
+  """Keeps the checkpoint with the best value of one evaluation metric (config.eval.keep_best:
+  the lowest fid, kid or l1; the highest is, precision, recall, psnr or ssim) in
+  workdir/best/, with workdir/best/best.json naming its step and value. Evaluations run in
+  single-process runs only (see _make_evaluator)."""
 
   def __init__(self, workdir: str, config, metric_keys_prefix: str = "eval/"):
+    from jaxgan.metrics.periodic import HIGHER_IS_BETTER
     self.metric = (config.get("eval") or {}).get("keep_best", "")
     self.dir = os.path.join(workdir, "best")
     self.json = os.path.join(self.dir, "best.json")
-    self.best = math.inf
+    higher = self.metric.split("/")[-1] in HIGHER_IS_BETTER  # "BtoA/psnr": psnr's direction
+    self.sign = -1.0 if higher else 1.0  # compares sign * value
+    self.best = self.sign * math.inf
     self.prefix = metric_keys_prefix
     if self.metric and os.path.isfile(self.json):
       with open(self.json) as f:
@@ -328,7 +329,7 @@ class _BestKeeper:
 
   def update(self, step: int, summary: dict, checkpoint_state) -> None:
     keys = [k for k in summary if k.startswith(self.prefix) and k.endswith("/" + self.metric)]
-    if not self.metric or not keys or not summary[keys[0]] < self.best:
+    if not self.metric or not keys or not self.sign * summary[keys[0]] < self.sign * self.best:
       return
     if self._ckpt is None:
       self._ckpt = checkpoint_lib.Checkpointer(self.dir, max_to_keep=1)
