@@ -26,7 +26,7 @@ from jaxgan import sampling
 from jaxgan.errors import UsageError
 from jaxgan.train import checkpoint as checkpoint_lib
 from jaxgan.train import parallel, steps, warm_start
-from jaxgan.train.build import (abstract_state, build_gan, image_shape, is_image_model,  # noqa: F401 (re-exported)
+from jaxgan.train.build import (abstract_state, build_gan, image_shape,  # noqa: F401 (re-exported)
                                 is_translation)
 from jaxgan.train.state import GANDef, GANState, init_state
 
