@@ -265,7 +265,7 @@ def cmd_eval(args, extra) -> int:
                      f"{', '.join(feature_nets.FEATURE_NETS)}")
   for flag, value, least in (("--num", args.num, 2), ("--batch-size", args.batch_size, 1),
                              ("--real-count", args.real_count, 0)):
-    if value < least:
+    if value is not None and value < least:
       raise UsageError(f"{flag} must be at least {least}, got {value}")
   if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
     raise UsageError(f"output folder of {args.out!r} does not exist")
@@ -284,8 +284,9 @@ def cmd_eval(args, extra) -> int:
     print(f"{result['workdir']} step {result['step']}, {args.num} samples vs "
           f"{values['num_real']} real ({result['dataset']}/{result['split']}), "
           f"features {result['features']}:")
+  width = max(map(len, values))
   for key, value in values.items():
-    print(f"  {key:16s} {value:.6g}" if isinstance(value, float) else f"  {key:16s} {value}")
+    print(f"  {key:{width}s} {value:.6g}" if isinstance(value, float) else f"  {key:{width}s} {value}")
   if args.out:
     import json
     tmp = args.out + ".tmp"
@@ -310,7 +311,9 @@ def _add_eval_parser(sub) -> None:
   ev.add_argument("--num", type=int, default=10_000,
                   help="generated samples (image-to-image: at most this many examples)")
   ev.add_argument("--features", default="digits", help="feature net: digits, faces, inception")
-  ev.add_argument("--batch-size", type=int, default=500, help="images per feature step")
+  ev.add_argument("--batch-size", type=int, default=None,
+                  help="images per generator and feature step (default 500; image-to-image "
+                       "runs 32: their generators hold full-size activations)")
   ev.add_argument("--seed", type=int, default=0,
                   help="latent seed of the samples (pix2pix: paper-mode dropout; DeepFill: holes)")
   ev.add_argument("--real-count", type=int, default=50_000,

@@ -125,7 +125,7 @@ def evaluate_generator(config, generator, params, batch_stats, *, metrics: Seque
 
 
 def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, num: int,
-                 features: str = "digits", batch_size: int = 500, seed: int = 0,
+                 features: str = "digits", batch_size: int | None = None, seed: int = 0,
                  stats_dir: str | None = None,
                  real_count: int | None = reference.DEFAULT_MAX_COUNT,
                  inception_weights: str | None = None, data_dir: str | None = None,
@@ -137,8 +137,10 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
     workdir: a run directory (config.json and a checkpoint).
     metrics: names (a list or "fid,kid"); None: fid,kid,is,pr for a noise model, the
       image_runs defaults for an image-to-image one.
-    num, batch_size, seed, stats_dir, real_count: see evaluate_generator (an image-to-image
-      run: at most `num` examples of the split; no cached statistics).
+    num, seed, stats_dir, real_count: see evaluate_generator (an image-to-image run: at
+      most `num` examples of the split; no cached statistics).
+    batch_size: images per step; None: 500 for a noise model, image_runs.BATCH_SIZE for an
+      image-to-image one (its generator's activations are full-size).
     features: a name from feature_nets.FEATURE_NETS.
     inception_weights: converted Inception weights (features="inception").
     data_dir: TFDS data_dir overriding the run's own (e.g. the data moved).
@@ -165,7 +167,8 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
     image_runs.select_data(config, gan, dataset=dataset, split=split)
     names = image_runs.default_metrics(gan) if names is None else names
     result = image_runs.evaluate_image_run(config, gan, state, metrics=names, num=num, net=net,
-                                           batch_size=batch_size, seed=seed, mode=mode)
+                                           batch_size=batch_size or image_runs.BATCH_SIZE,
+                                           seed=seed, mode=mode)
     return {"workdir": workdir, "step": int(np.asarray(state.step)),
             "features": net.name if net else None, **_data_fields(config, gan), **result}
   for flag, value in (("--dataset", dataset), ("--split", split)):
@@ -181,7 +184,8 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
   # The EMA generator when the run keeps one (what `jaxgan generate` samples too).
   params = state.g_ema if getattr(state, "g_ema", None) else state.g.params
   values = evaluate_generator(config, gan.generator, params, state.g.batch_stats,
-                              metrics=names, num=num, net=net, batch_size=batch_size, seed=seed,
+                              metrics=names, num=num, net=net, batch_size=batch_size or 500,
+                              seed=seed,
                               stats_dir=stats_dir, real_count=real_count)
   return {"workdir": workdir, "step": int(np.asarray(state.step)), "features": net.name,
           "dataset": str(config.dataset), "split": str(config.split), "metrics": values}

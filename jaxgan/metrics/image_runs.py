@@ -37,6 +37,7 @@ from jaxgan.metrics.frechet import gaussian_stats
 from jaxgan.metrics.reference import ReferenceStats
 
 METRICS = evaluate.METRICS + full_reference.METRICS
+BATCH_SIZE = 32  # `jaxgan eval`'s default for these runs: full-size activations in G
 
 
 def parse_metrics(text: str | Sequence[str]) -> list[str]:
