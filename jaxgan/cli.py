@@ -99,14 +99,19 @@ def cmd_upscale(args, extra) -> int:
   written, rows = upscale.upscale_files(args.workdir, args.input, args.out, tile=args.tile,
                                         tile_pad=args.tile_pad, panels=args.panels,
                                         evaluate=args.evaluate, overwrite=args.overwrite)
+  def ssim_text(get):
+    return "" if get("ssim_y") is None else (
+        f", SSIM on Y {get('ssim_y'):.4f} (bicubic {get('ssim_y_bicubic'):.4f})")
   for row in rows:
     print(f"{row['file']}: PSNR {row['psnr']:.2f} dB (bicubic {row['psnr_bicubic']:.2f}), "
-          f"on Y {row['psnr_y']:.2f} dB (bicubic {row['psnr_y_bicubic']:.2f})")
+          f"on Y {row['psnr_y']:.2f} dB (bicubic {row['psnr_y_bicubic']:.2f})" + ssim_text(row.get))
   if rows:
     mean = lambda k: sum(r[k] for r in rows) / len(rows)
+    with_ssim = [r for r in rows if r["ssim_y"] is not None]
+    ssim_mean = lambda k: (sum(r[k] for r in with_ssim) / len(with_ssim)) if with_ssim else None
     print(f"jaxgan: mean PSNR {mean('psnr'):.2f} dB (bicubic {mean('psnr_bicubic'):.2f}), on Y "
           f"{mean('psnr_y'):.2f} dB (bicubic {mean('psnr_y_bicubic'):.2f}) over {len(rows)} "
-          "image(s)")
+          "image(s)" + (ssim_text(ssim_mean) + f" over {len(with_ssim)}" if with_ssim else ""))
   print(f"jaxgan: wrote {len(written)} upscaled image(s) to {args.out}")
   return 0
 

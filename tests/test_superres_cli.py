@@ -64,6 +64,8 @@ def test_upscale_writes_4x_images_and_evaluates(trained, tmp_path, capsys):
   assert cli.main(base + ["--out", str(tmp_path / "ev"), "--evaluate", "--panels"]) == 0
   text = capsys.readouterr().out
   assert "mean PSNR" in text and "on Y" in text
+  # SSIM where the shaved Y fits its window: 20x28 -> 12x20 yes, 13x17 -> 4x8 no.
+  assert text.count("SSIM on Y") == 2 and "over 1" in text.splitlines()[-2]
   # ground truth cropped to a multiple of 4: 20x28 -> bicubic | model | original
   assert np.asarray(Image.open(tmp_path / "ev" / "0.png")).shape == (20, 84, 3)
 

@@ -12,7 +12,8 @@ convolutions' zero padding.
 a multiple of the scale, degraded as the training data are (antialiased bicubic by
 Pillow, 8-bit), upscaled, and PSNR of the result and of plain bicubic upscaling
 against the original are returned: on all RGB values, and as the SR papers report it
-(on Y of rgb2ycbcr, `scale` border pixels shaved).
+(on Y of rgb2ycbcr, `scale` border pixels shaved), with SSIM on Y where the shaved image
+is at least SSIM's 11x11 window.
 """
 
 import os
@@ -23,7 +24,7 @@ from PIL import Image
 from jaxgan import images as image_lib
 from jaxgan.edit import files as files_lib
 from jaxgan.errors import UsageError
-from jaxgan.metrics.full_reference import psnr, sr_view
+from jaxgan.metrics.full_reference import psnr, sr_view, ssim
 
 
 def bicubic(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -47,7 +48,10 @@ def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
   base = bicubic(low, (h, w))
   y = lambda x: sr_view(x, scale)
   row = {"psnr": psnr(sr8, original), "psnr_bicubic": psnr(base, original),
-         "psnr_y": psnr(y(sr8), y(original)), "psnr_y_bicubic": psnr(y(base), y(original))}
+         "psnr_y": psnr(y(sr8), y(original)), "psnr_y_bicubic": psnr(y(base), y(original)),
+         "ssim_y": None, "ssim_y_bicubic": None}
+  if min(y(original).shape[:2]) >= 11:  # SSIM's window must fit inside the shaved image
+    row["ssim_y"], row["ssim_y_bicubic"] = ssim(y(sr8), y(original)), ssim(y(base), y(original))
   return sr8, base, row
 
 
@@ -88,8 +92,8 @@ def upscale_files(workdir: str, input_path: str, out_dir: str, *, tile: int = 0,
   """Upscales every image under `input_path` into `out_dir`.
 
   Returns:
-    (written paths, per-image PSNR rows {file, psnr, psnr_bicubic, psnr_y, psnr_y_bicubic}
-    when `evaluate`).
+    (written paths, per-image rows {file, psnr, psnr_bicubic, psnr_y, psnr_y_bicubic,
+    ssim_y, ssim_y_bicubic (None for images too small)} when `evaluate`).
   Refuses (UsageError, before writing anything) to replace existing files unless
   `overwrite`. With `panels`, each PNG shows bicubic | model [| original].
   """
