@@ -281,11 +281,14 @@ def first_images(config, n: int, with_labels: bool = False):
 
 
 def numpy_batches(ds: tf.data.Dataset) -> Iterator[dict[str, np.ndarray]]:
-  """NumPy batches; a corrupt image becomes a UsageError that names the problem."""
+  """NumPy batches, until a finite dataset ends; a corrupt image becomes a UsageError
+  that names the problem."""
   it = ds.as_numpy_iterator()
   decode_error = tf.errors.InvalidArgumentError  # bound now: module globals vanish at exit
   while True:
     try:
       yield next(it)
+    except StopIteration:
+      return
     except decode_error as e:
       raise UsageError(f"cannot decode an input image: {e.message.splitlines()[0]}") from None

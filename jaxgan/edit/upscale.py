@@ -46,12 +46,12 @@ def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
   low = bicubic(original, (h // scale, w // scale))
   sr8 = upscale_pixels(run, low, scale, tile, tile_pad)
   base = bicubic(low, (h, w))
-  y = lambda x: sr_view(x, scale)
+  y_sr, y_base, y_true = (sr_view(x, scale) for x in (sr8, base, original))
   row = {"psnr": psnr(sr8, original), "psnr_bicubic": psnr(base, original),
-         "psnr_y": psnr(y(sr8), y(original)), "psnr_y_bicubic": psnr(y(base), y(original)),
+         "psnr_y": psnr(y_sr, y_true), "psnr_y_bicubic": psnr(y_base, y_true),
          "ssim_y": None, "ssim_y_bicubic": None}
-  if min(y(original).shape[:2]) >= 11:  # SSIM's window must fit inside the shaved image
-    row["ssim_y"], row["ssim_y_bicubic"] = ssim(y(sr8), y(original)), ssim(y(base), y(original))
+  if min(y_true.shape[:2]) >= 11:  # SSIM's window must fit inside the shaved image
+    row["ssim_y"], row["ssim_y_bicubic"] = ssim(y_sr, y_true), ssim(y_base, y_true)
   return sr8, base, row
 
 

@@ -27,14 +27,16 @@ METRICS = ("fid", "kid", "is", "pr")
 _ALIASES = {"fd": "fid"}
 
 
-def parse_metrics(text: str | Sequence[str]) -> list[str]:
-  """'fid,kid' -> ['fid', 'kid']; UsageError naming the valid ones otherwise."""
+def parse_metrics(text: str | Sequence[str], valid: Sequence[str] = METRICS,
+                  hint: str = "") -> list[str]:
+  """'fid,kid' -> ['fid', 'kid']; UsageError naming the valid ones (METRICS, then `hint`)
+  when a name is not in `valid`."""
   names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
   names = [_ALIASES.get(n, n) for n in names if n]
-  unknown = [n for n in names if n not in METRICS]
+  unknown = [n for n in names if n not in valid]
   if unknown or not names:
     raise UsageError(f"unknown metric {', '.join(map(repr, unknown)) or '(none given)'}; "
-                     f"valid: {', '.join(METRICS)}")
+                     f"valid: {', '.join(METRICS)}{hint}")
   return list(dict.fromkeys(names))  # de-duplicated, in the order given
 
 

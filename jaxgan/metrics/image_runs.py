@@ -42,14 +42,9 @@ BATCH_SIZE = 32  # `jaxgan eval`'s default for these runs: full-size activations
 
 def parse_metrics(text: str | Sequence[str]) -> list[str]:
   """'fid,l1' -> ['fid', 'l1']; UsageError naming the valid ones otherwise."""
-  names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
-  names = [evaluate._ALIASES.get(n, n) for n in names if n]
-  unknown = [n for n in names if n not in METRICS]
-  if unknown or not names:
-    raise UsageError(f"unknown metric {', '.join(map(repr, unknown)) or '(none given)'}; "
-                     f"valid: {', '.join(evaluate.METRICS)} (image-to-image runs also: "
-                     f"{', '.join(full_reference.METRICS)})")
-  return list(dict.fromkeys(names))
+  return evaluate.parse_metrics(
+      text, valid=METRICS,
+      hint=f" (image-to-image runs also: {', '.join(full_reference.METRICS)})")
 
 
 def default_metrics(gan) -> list[str]:
@@ -83,16 +78,8 @@ def select_data(config, gan, *, dataset: str | None, split: str | None) -> None:
 
 def _numpy_batches(ds, batch_size: int, count: int) -> Iterator:
   """NumPy batches of the first `count` elements of an unbatched tf.data dataset."""
-  import tensorflow as tf
-  it = ds.take(count).batch(batch_size).prefetch(2).as_numpy_iterator()
-  while True:
-    try:
-      batch = next(it)
-    except StopIteration:
-      return
-    except tf.errors.InvalidArgumentError as e:
-      raise UsageError(f"cannot read an image: {e.message.splitlines()[0]}") from None
-    yield batch
+  from jaxgan.data import pipeline
+  return pipeline.numpy_batches(ds.take(count).batch(batch_size).prefetch(2))
 
 
 def _padded(fn: Callable, batch_size: int, *arrays: np.ndarray) -> np.ndarray:
@@ -128,18 +115,18 @@ def judge(direction: _Direction, weights, metrics: Sequence[str],
   rows = {m: [] for m in full}
   base_rows = {m: [] for m in full}
 
+  def add(into, images8, truth8):
+    for m, v in full_reference.batch_values(full, images8, truth8, direction.sr_scale).items():
+      into[m].extend(v)
+
   def outputs() -> Iterator[np.ndarray]:
     for inputs, truth, start in direction.batches():
       out8 = image_lib.to_uint8(direction.apply(weights, start, *inputs))
       if full:
         truth8 = image_lib.to_uint8(truth)
-        for m, v in full_reference.batch_values(full, out8, truth8, direction.sr_scale).items():
-          rows[m].extend(v)
+        add(rows, out8, truth8)
         if direction.baseline is not None:
-          base8 = direction.baseline(*inputs)
-          for m, v in full_reference.batch_values(full, base8, truth8,
-                                                  direction.sr_scale).items():
-            base_rows[m].extend(v)
+          add(base_rows, direction.baseline(*inputs), truth8)
       yield out8
 
   out = {}

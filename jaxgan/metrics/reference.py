@@ -85,13 +85,7 @@ def real_image_batches(config, batch_size: int, max_count: int | None = None
   def batches():
     for x in pipeline.numpy_batches(ds):
       yield image_lib.to_uint8(x)
-  return _finite(batches(), -(-count // batch_size)), count
-
-
-def _finite(it: Iterator, n: int) -> Iterator:
-  """The first n items (numpy_batches never ends on its own)."""
-  for _, x in zip(range(n), it):
-    yield x
+  return batches(), count
 
 
 def save_stats(path: str, stats: ReferenceStats) -> None:
