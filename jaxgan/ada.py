@@ -1,0 +1,263 @@
+"""Adaptive discriminator augmentation (ADA; Karras et al. 2020, "Training Generative
+Adversarial Networks with Limited Data"), the pipeline of NVIDIA's stylegan2-ada-pytorch.
+
+Every image D sees, real or generated, in every D evaluation (G's loss, D's loss, R1),
+goes through one random pipeline. Each transform is applied to an example with
+probability p times its multiplier; the StyleGAN2 step tunes p during training so that
+r_t = E[sign(D(real))] stays near a target (0.6): a D that starts to memorise the
+training set pushes r_t up, and p with it (`adjust_p`).
+
+Pipelines (NVIDIA's presets; "bgc" is their default):
+  blit   x-flip, rotation by a multiple of 90 degrees, integer translation (up to 1/8 of
+         the side)
+  geom   isotropic scaling (log2 std 0.2), rotation by any angle (before and after the
+         anisotropic scaling, each with probability 1 - sqrt(1 - p), so that at least
+         one happens with probability p), anisotropic scaling (log2 std 0.2), fractional
+         translation (std 1/8 of the side)
+  color  brightness (std 0.2), contrast (log2 std 0.5), luma flip, hue rotation by any
+         angle, saturation (log2 std 1); hue and saturation need RGB
+  bg, bgc  the unions
+The geometric transforms of an example compose into one inverse 3x3 matrix executed
+once: reflect padding, 2x upsampling with the orthogonal sym6 wavelet low-pass,
+bilinear sampling, 2x downsampling with the same filter. The colour transforms compose
+into one 4x4 matrix. Because sym6's up/down pair reconstructs perfectly, an example
+without geometric transforms (p = 0), or with only a flip, a quarter turn or an integer
+shift, comes out exact: nothing of the pipeline leaks into G's images when it is off.
+
+Difference from NVIDIA's: the padding is static, size - 1 on each side (their upper
+bound), instead of the batch's measured margin (shapes are static under jit): the
+sampled pixels are the same. Not built: their image-space filtering ('f'), additive
+noise ('n') and cutout ('c').
+
+Randomness is split from the application, as in jaxgan.augment: `sample(key, n, p)`
+draws per-example transform values (identity where a transform is not applied) and
+`apply(x, params)` is a pure, differentiable function of the images (B, H, W, C),
+float in [-1, 1], C = 1 or 3.
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.errors import UsageError
+from jaxgan.models.layers import upfirdn_2d
+
+# Published low-pass decomposition filter of the Symlet-6 wavelet (PyWavelets'
+# Wavelet("sym6").dec_lo; tests/test_ada.py checks orthogonality).
+SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057,
+        -0.048311742585633, 0.4910559419267466, 0.787641141030194, 0.3379294217276218,
+        -0.07263752278646252, -0.021060292512300564, 0.04472490177066578,
+        0.0017677118642428036, -0.007800708325034148)
+FILTER_PAD = len(SYM6) // 4  # original pixels the filters reach beyond the image
+
+GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
+COLOR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
+PIPES = {
+    "blit": ("xflip", "rotate90", "xint"),
+    "geom": ("scale", "rotate", "aniso", "xfrac"),
+    "color": COLOR,
+    "bg": GEOMETRIC,
+    "bgc": GEOMETRIC + COLOR,
+}
+# Ranges (NVIDIA's defaults): integer translation as a fraction of the side; log2 standard
+# deviations of the scalings; fractional translation's std as a fraction of the side.
+XINT_MAX, SCALE_STD, ANISO_STD, XFRAC_STD = 0.125, 0.2, 0.2, 0.125
+BRIGHTNESS_STD, CONTRAST_STD, SATURATION_STD = 0.2, 0.5, 1.0
+# The values of a transform that is not applied.
+IDENTITY = {"xflip": 0.0, "rotate90": 0.0, "xint": 0.0, "scale": 1.0, "rotate_pre": 0.0,
+            "aniso": 1.0, "rotate_post": 0.0, "xfrac": 0.0, "brightness": 0.0,
+            "contrast": 1.0, "lumaflip": 0.0, "hue": 0.0, "saturation": 1.0}
+PAIRS = ("xint", "xfrac")  # (n, 2) values: (x, y)
+
+
+# --- Homogeneous matrices, batched over the leading axis ------------------------------------
+
+def _matrix(rows) -> jax.Array:
+  """Nested lists of scalars or (n,) arrays -> (n, R, C) (or (R, C) for all scalars)."""
+  arrays = [jnp.asarray(v, jnp.float32) for row in rows for v in row]
+  shape = jnp.broadcast_shapes(*(a.shape for a in arrays))
+  stacked = jnp.stack([jnp.broadcast_to(a, shape) for a in arrays], axis=-1)
+  return stacked.reshape(shape + (len(rows), len(rows[0])))
+
+
+def translate2d(tx, ty):
+  return _matrix([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
+
+
+def scale2d(sx, sy):
+  return _matrix([[sx, 0, 0], [0, sy, 0], [0, 0, 1]])
+
+
+def rotate2d(theta):
+  c, s = jnp.cos(theta), jnp.sin(theta)
+  return _matrix([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def scale3d(s):
+  """Uniform scaling of the three colour axes, 4x4."""
+  return _matrix([[s, 0, 0, 0], [0, s, 0, 0], [0, 0, s, 0], [0, 0, 0, 1]])
+
+
+def _luma_axis() -> jax.Array:
+  return jnp.asarray([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3.0)
+
+
+def rotate3d_about(v: jax.Array, theta) -> jax.Array:
+  """Rotation by theta about the unit axis v (Rodrigues), as a 4x4 homogeneous matrix."""
+  c, s = jnp.cos(theta), jnp.sin(theta)
+  x, y, z = v[0], v[1], v[2]
+  k = 1 - c
+  return _matrix([[x * x * k + c, x * y * k - z * s, x * z * k + y * s, 0],
+                  [y * x * k + z * s, y * y * k + c, y * z * k - x * s, 0],
+                  [z * x * k - y * s, z * y * k + x * s, z * z * k + c, 0],
+                  [0, 0, 0, 1]])
+
+
+# --- Resampling -----------------------------------------------------------------------------
+
+def _bilinear(image: jax.Array, xs: jax.Array, ys: jax.Array) -> jax.Array:
+  """image (H, W, C) sampled at pixel coordinates (xs, ys) (pixel centres at integers),
+  zero outside: (*xs.shape, C)."""
+  h, w, c = image.shape
+  flat = image.reshape(h * w, c)
+  x0, y0 = jnp.floor(xs), jnp.floor(ys)
+  out = 0.0
+  for dx in (0, 1):
+    for dy in (0, 1):
+      xi, yi = x0 + dx, y0 + dy
+      weight = (1 - jnp.abs(xs - xi)) * (1 - jnp.abs(ys - yi))
+      inside = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
+      index = (jnp.clip(yi, 0, h - 1) * w + jnp.clip(xi, 0, w - 1)).astype(jnp.int32)
+      out = out + flat[index] * jnp.where(inside, weight, 0.0)[..., None]
+  return out
+
+
+def warp(x: jax.Array, g_inv: jax.Array) -> jax.Array:
+  """Images (B, H, W, C) under the inverse transforms g_inv (B, 3, 3), which map an output
+  pixel to its input pixel in coordinates centred on the image: pad, upsample, sample,
+  downsample (module doc)."""
+  b, h, w, _ = x.shape
+  if h < 2 or w < 2:
+    raise ValueError(f"geometric augmentation needs images of at least 2x2, got {h}x{w}")
+  x = jnp.pad(x, ((0, 0), (h - 1, h - 1), (w - 1, w - 1), (0, 0)), mode="reflect")
+  up = upfirdn_2d(x, up=2, pad=(6, 5), gain=4.0, taps=SYM6)
+  hi, wi = up.shape[1:3]
+  ho, wo = 2 * (h + 2 * FILTER_PAD), 2 * (w + 2 * FILTER_PAD)
+  # Into the upsampled image's pixel units, its pixel centres at half-integers.
+  g = scale2d(2, 2) @ g_inv @ scale2d(0.5, 0.5)
+  g = translate2d(-0.5, -0.5) @ g @ translate2d(0.5, 0.5)
+  # From output pixel indices to the upsampled input's, through normalised [-1, 1] coordinates
+  # (pixel centres at (2i + 1) / size - 1 on both sides).
+  to_unit = _matrix([[2 / wo, 0, 1 / wo - 1], [0, 2 / ho, 1 / ho - 1], [0, 0, 1]])
+  from_unit = _matrix([[wi / 2, 0, (wi - 1) / 2], [0, hi / 2, (hi - 1) / 2], [0, 0, 1]])
+  m = from_unit @ scale2d(2 / wi, 2 / hi) @ g @ scale2d(wo / 2, ho / 2) @ to_unit
+  cols, rows = jnp.meshgrid(jnp.arange(wo, dtype=jnp.float32), jnp.arange(ho, dtype=jnp.float32))
+  pix = jnp.stack([cols, rows, jnp.ones_like(cols)], axis=-1)         # (ho, wo, 3)
+  src = jnp.einsum("bij,hwj->bhwi", m, pix)
+  sampled = jax.vmap(_bilinear)(up, src[..., 0], src[..., 1])
+  return upfirdn_2d(sampled, down=2, pad=(-1, -1), taps=SYM6[::-1])
+
+
+def _apply_color(x: jax.Array, c: jax.Array) -> jax.Array:
+  """Images (B, H, W, C) under 4x4 colour matrices c (B, 4, 4); grey images take the mean
+  of the RGB rows applied to a grey pixel."""
+  if x.shape[-1] == 3:
+    return jnp.einsum("bij,bhwj->bhwi", c[:, :3, :3], x) + c[:, None, None, :3, 3]
+  if x.shape[-1] == 1:
+    rows = jnp.mean(c[:, :3, :], axis=1)                             # (B, 4)
+    return x * jnp.sum(rows[:, :3], axis=1)[:, None, None, None] + rows[:, None, None, 3:]
+  raise ValueError(f"ADA's colour transforms need 1 or 3 channels, got {x.shape[-1]}")
+
+
+# --- The pipeline -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class AugmentPipe:
+  """The transforms of one preset (PIPES); hashable, so it can sit in the static GANDef."""
+  transforms: tuple[str, ...]
+
+  @classmethod
+  def from_name(cls, name: str) -> "AugmentPipe":
+    if name not in PIPES:
+      raise UsageError(f"unknown ADA pipeline {name!r}; valid: {', '.join(PIPES)}")
+    return cls(PIPES[name])
+
+  def sample(self, key: jax.Array, n: int, p) -> dict:
+    """Per-example transform values for n examples at probability p (a scalar, traced or
+    not); transforms outside the pipeline, or not drawn, get their IDENTITY values."""
+    keys = iter(jax.random.split(key, 32))
+    u = lambda shape=(n,): jax.random.uniform(next(keys), shape)
+    z = lambda shape=(n,): jax.random.normal(next(keys), shape)
+    values = {}
+
+    def gated(name, value, prob, transform=None):
+      """value where the example's draw falls under prob, IDENTITY elsewhere."""
+      gate = u((n, 1) if value.ndim == 2 else (n,)) < prob  # one gate for both of (x, y)
+      if (transform or name) not in self.transforms:
+        gate = jnp.zeros_like(gate)
+      values[name] = jnp.where(gate, value, IDENTITY[name])
+
+    gated("xflip", jnp.floor(u() * 2), p)
+    gated("rotate90", jnp.floor(u() * 4), p)
+    gated("xint", (u((n, 2)) * 2 - 1) * XINT_MAX, p)
+    gated("scale", jnp.exp2(z() * SCALE_STD), p)
+    p_rotate = 1 - jnp.sqrt(jnp.clip(1 - p, 0, 1))  # P(pre or post) = p
+    gated("rotate_pre", (u() * 2 - 1) * np.pi, p_rotate, "rotate")
+    gated("aniso", jnp.exp2(z() * ANISO_STD), p)
+    gated("rotate_post", (u() * 2 - 1) * np.pi, p_rotate, "rotate")
+    gated("xfrac", z((n, 2)) * XFRAC_STD, p)
+    gated("brightness", z() * BRIGHTNESS_STD, p)
+    gated("contrast", jnp.exp2(z() * CONTRAST_STD), p)
+    gated("lumaflip", jnp.floor(u() * 2), p)
+    gated("hue", (u() * 2 - 1) * np.pi, p)
+    gated("saturation", jnp.exp2(z() * SATURATION_STD), p)
+    return values
+
+  def geometry(self, params: dict, height: int, width: int) -> jax.Array:
+    """The inverse transforms (B, 3, 3): output pixel -> input pixel, centred coordinates."""
+    v = params
+    g = scale2d(1 - 2 * v["xflip"], 1.0)
+    g = g @ rotate2d(np.pi / 2 * v["rotate90"])
+    g = g @ translate2d(-jnp.round(v["xint"][:, 0] * width), -jnp.round(v["xint"][:, 1] * height))
+    g = g @ scale2d(1 / v["scale"], 1 / v["scale"])
+    g = g @ rotate2d(v["rotate_pre"])
+    g = g @ scale2d(1 / v["aniso"], v["aniso"])
+    g = g @ rotate2d(v["rotate_post"])
+    return g @ translate2d(-v["xfrac"][:, 0] * width, -v["xfrac"][:, 1] * height)
+
+  def color(self, params: dict, channels: int) -> jax.Array:
+    """The colour matrices (B, 4, 4): colour in -> colour out."""
+    v = params
+    axis = _luma_axis()
+    outer = jnp.outer(axis, axis)
+    b = v["brightness"]
+    c = _matrix([[1, 0, 0, b], [0, 1, 0, b], [0, 0, 1, b], [0, 0, 0, 1]])
+    c = scale3d(v["contrast"]) @ c
+    c = (jnp.eye(4) - 2 * outer * v["lumaflip"][:, None, None]) @ c  # Householder reflection
+    if channels > 1:
+      c = rotate3d_about(axis, v["hue"]) @ c
+      c = (outer + (jnp.eye(4) - outer) * v["saturation"][:, None, None]) @ c
+    return c
+
+  def apply(self, x: jax.Array, params: dict) -> jax.Array:
+    if x.ndim != 4:
+      raise ValueError(f"ADA needs images (B, H, W, C), got {x.shape}")
+    dtype = x.dtype
+    x = x.astype(jnp.float32)
+    if any(t in self.transforms for t in GEOMETRIC):
+      x = warp(x, self.geometry(params, x.shape[1], x.shape[2]))
+    if any(t in self.transforms for t in COLOR):
+      x = _apply_color(x, self.color(params, x.shape[-1]))
+    return x.astype(dtype)
+
+
+def adjust_p(p: jax.Array, sign_mean: jax.Array, *, target: float, images: int,
+             kimg: float) -> jax.Array:
+  """ADA's update after an interval of `images` real images whose D outputs had mean sign
+  `sign_mean`: p moves by images / (kimg * 1000) towards making r_t = target (one unit of p
+  per `kimg` thousand images), never below 0."""
+  step = images / (kimg * 1000.0)
+  return jnp.maximum(p + jnp.sign(sign_mean - target) * step, 0.0)
