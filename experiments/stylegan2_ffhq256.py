@@ -11,8 +11,10 @@ Where each value comes from (train.py cfg_specs 'auto' at res=256, gpus=1):
   conv_clamp 256    their --fp32=False default (clamp is part of the model, kept in f32 too)
 From the paper (Karras et al. 2020) and their loss defaults: lazy R1 every 16 minibatches,
 path length weight 2 every 4 with batch // 2 and decay 0.01, style mixing 0.9, z = w = 512.
-Not reproduced: ADA augmentation, their fp16 in the top 4 resolutions (compute_dtype
-"bfloat16" is the nearest here), strided minibatch-stddev groups (ours are consecutive).
+Augmentation is off here (their --aug=noaug, the setting of the StyleGAN2 paper's runs and
+of the benchmarks' step); stylegan2_ada_ffhq256.py turns on ADA, their default --aug=ada.
+Not reproduced: their fp16 in the top 4 resolutions (compute_dtype "bfloat16" is the
+nearest here), strided minibatch-stddev groups (ours are consecutive).
 
 The dataset is an image folder: --config.dataset=/path/to/ffhq/images256.
 """
@@ -39,7 +41,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.stylegan2 = ml_collections.ConfigDict(dict(
       r1_gamma=0.0002 * RES ** 2 / BATCH, r1_interval=16, pl_weight=2.0, pl_interval=4,
       pl_decay=0.01, pl_batch_shrink=2, mixing_prob=0.9, ema_kimg=BATCH * 10 / 32,
-      ema_rampup=0.05))
+      ema_rampup=0.05,
+      # ADA (jaxgan.ada; on in stylegan2_ada_ffhq256.py): pipeline, initial p, target of
+      # E[sign(D(real))] (0: p fixed), adjustment interval in steps, kimg for p to move by 1.
+      augment_pipe="", augment_p=0.0, ada_target=0.0, ada_interval=4, ada_kimg=500.0))
   # Before the lazy-interval correction, which build applies (lr * c, beta ** c).
   adam = dict(name="adam", lr=0.0025, b1=0.0, b2=0.99)
   c.optimizer_g = ml_collections.ConfigDict(adam)

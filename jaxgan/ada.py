@@ -21,8 +21,10 @@ The geometric transforms of an example compose into one inverse 3x3 matrix execu
 once: reflect padding, 2x upsampling with the orthogonal sym6 wavelet low-pass,
 bilinear sampling, 2x downsampling with the same filter. The colour transforms compose
 into one 4x4 matrix. Because sym6's up/down pair reconstructs perfectly, an example
-without geometric transforms (p = 0), or with only a flip, a quarter turn or an integer
-shift, comes out exact: nothing of the pipeline leaks into G's images when it is off.
+without geometric transforms (p = 0), or with only an integer shift, comes out exact:
+nothing of the pipeline leaks into G's images when it is off. (sym6 is not symmetric, so
+a flip or quarter turn between the filters is the pixel move only up to the filter's
+phase: within a few percent on smooth images, as in NVIDIA's.)
 
 Difference from NVIDIA's: the padding is static, size - 1 on each side (their upper
 bound), instead of the batch's measured margin (shapes are static under jit): the

@@ -133,12 +133,32 @@ def _stylegan2_options(config) -> StyleGAN2Options:
          f"stylegan2.pl_batch_shrink={o.pl_batch_shrink!r} must be an integer >= 1 dividing "
          f"batch_size={config.batch_size}")
   _check(0.0 <= o.mixing_prob <= 1.0, f"stylegan2.mixing_prob must be in [0, 1], got {o.mixing_prob!r}")
+  _check_ada(config, o)
   _check(config.get("penalty", "none") == "none" and config.get("n_critic", 1) == 1
          and config.get("grad_accum_steps", 1) == 1 and not config.get("augment", "")
          and models.pack_size(config) == 1,
          "model stylegan2 has its own lazy R1 (stylegan2.r1_gamma): set penalty=none, "
          "n_critic=1, grad_accum_steps=1, augment='' and model.pack=1")
   return o
+
+
+def _check_ada(config, o: StyleGAN2Options) -> None:
+  """Refuses ADA settings that cannot work (jaxgan.ada)."""
+  if not o.augment_pipe:
+    return
+  from jaxgan import ada
+  _check(o.augment_pipe in ada.PIPES, f"unknown stylegan2.augment_pipe {o.augment_pipe!r}; "
+         f"valid: {', '.join(ada.PIPES)}")
+  _check(config.get("channels", 3) in (1, 3),
+         f"ADA's pipeline needs 1 or 3 channels, got channels={config.get('channels')}")
+  _check(isinstance(o.augment_p, (int, float)) and o.augment_p >= 0,
+         f"stylegan2.augment_p must be >= 0, got {o.augment_p!r}")
+  _check(isinstance(o.ada_target, (int, float)) and 0 <= o.ada_target < 1,
+         f"stylegan2.ada_target must be in [0, 1) (0: p fixed), got {o.ada_target!r}")
+  _check(isinstance(o.ada_interval, int) and o.ada_interval >= 1,
+         f"stylegan2.ada_interval must be an integer >= 1, got {o.ada_interval!r}")
+  _check(isinstance(o.ada_kimg, (int, float)) and o.ada_kimg > 0,
+         f"stylegan2.ada_kimg must be > 0, got {o.ada_kimg!r}")
 
 
 def build_stylegan2(config: ml_collections.ConfigDict) -> GANDef:

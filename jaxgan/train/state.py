@@ -121,7 +121,10 @@ def _init_state(gan: GANDef, seed: int, image_shape: tuple[int, ...]) -> GANStat
   g = _init_net(gan.generator, gan.g_tx, g_key, g_dummy, labels)
   d = _init_net(gan.discriminator, gan.d_tx, d_key, d_dummy, labels)
   g_ema = jax.tree.map(jnp.copy, g.params) if gan.ema_decay > 0 else {}
-  extras = {"pl_mean": jnp.zeros((), jnp.float32)} if gan.stylegan2 is not None else {}
+  extras = {}
+  if gan.stylegan2 is not None:
+    from jaxgan.train.stylegan2_step import init_ada_extras
+    extras = {"pl_mean": jnp.zeros((), jnp.float32), **init_ada_extras(gan.stylegan2)}
   if gan.cycle is not None:
     from jaxgan.train.cycle_step import init_pools
     extras = init_pools(gan.cycle, image_shape)

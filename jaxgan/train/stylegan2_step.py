@@ -9,6 +9,13 @@ A reg phase is its own optimizer update with the penalty weighted by its interva
 regularisation); `jax.lax.cond` on step % interval picks it without recompiling. The
 Adam corrections for the extra updates (lr * c, beta ** c, c = k / (k + 1)) are made by
 jaxgan.train.build. The path-length mean lives in state.extras["pl_mean"].
+
+With `augment_pipe` set, every image D sees goes through ADA's pipeline (jaxgan.ada),
+freshly drawn for each D evaluation (G main's fakes, D main's reals and fakes, R1's
+reals, whose gradient is taken through it) at probability state.extras["ada_p"]. With
+`ada_target` > 0, the signs of D main's real logits are summed in extras, and every
+`ada_interval` steps p moves by batch * interval / (ada_kimg * 1000) towards
+E[sign(D(real))] = ada_target (NVIDIA also counts R1 phases' reals; we count D main's).
 """
 
 import dataclasses
@@ -16,12 +23,13 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from jaxgan import losses
+from jaxgan import ada, losses
 from jaxgan.train.state import GANDef, GANState
 from jaxgan.train.steps import _apply_updates, _finish, draw_global
 
 # fold_in offsets of the phases' random streams (under fold_in(rng, step)).
 G_MAIN_STREAM, G_REG_STREAM, D_MAIN_STREAM, PL_NOISE_STREAM = 0, 1, 2, 3
+AUG_G_MAIN_STREAM, AUG_REAL_STREAM, AUG_FAKE_STREAM, AUG_R1_STREAM = 4, 5, 6, 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +44,25 @@ class StyleGAN2Options:
   mixing_prob: float = 0.9    # style mixing probability per example
   ema_kimg: float = 0.0       # G EMA half-life in thousands of images (0: GANDef.ema_decay)
   ema_rampup: float = 0.0     # > 0: the half-life is at most ema_rampup * images seen
+  augment_pipe: str = ""      # ADA pipeline (jaxgan.ada.PIPES, e.g. "bgc"); "": none
+  augment_p: float = 0.0      # initial augmentation probability
+  ada_target: float = 0.0     # target of E[sign(D(real))]; 0: p stays augment_p
+  ada_interval: int = 4       # p is adjusted every this many steps
+  ada_kimg: float = 500.0     # thousands of images for p to move by 1
+
+  @property
+  def ada(self) -> bool:
+    """Whether p adapts (its statistics are kept in the state's extras)."""
+    return bool(self.augment_pipe) and self.ada_target > 0
+
+
+def init_ada_extras(o: StyleGAN2Options) -> dict:
+  """The state's ADA entries: p, and the current interval's sum of real-logit signs and
+  number of reals."""
+  if not o.augment_pipe:
+    return {}
+  zero = jnp.zeros((), jnp.float32)
+  return {"ada_p": jnp.asarray(o.augment_p, jnp.float32), "ada_signs": zero, "ada_count": zero}
 
 
 def _lazy(step, interval: int) -> jax.Array:
@@ -69,8 +96,20 @@ def _g_images(gan: GANDef, params, stats, inputs):
   return img, m["batch_stats"]
 
 
-def _d_logits(gan: GANDef, params, x):
+def _d_logits(gan: GANDef, params, x, aug=None):
+  """D(x), through ADA's pipeline with the drawn values `aug` (None: no augmentation)."""
+  if aug is not None:
+    x = ada.AugmentPipe.from_name(gan.stylegan2.augment_pipe).apply(x, aug)
   return gan.discriminator.apply({"params": params}, x, train=True)
+
+
+def _aug_draw(gan: GANDef, key, stream: int, n: int, p, axis_name):
+  """ADA values for n examples of the global batch from stream `stream` (None: no ADA)."""
+  if not gan.stylegan2.augment_pipe:
+    return None
+  pipe = ada.AugmentPipe.from_name(gan.stylegan2.augment_pipe)
+  return draw_global(jax.random.fold_in(key, stream), n, lambda k, m: pipe.sample(k, m, p),
+                     axis_name)
 
 
 def _pmean(tree, axis_name):
@@ -107,12 +146,13 @@ def _path_length_update(gan: GANDef, g, pl_mean, key, n: int, image_shape, axis_
   return g, jax.lax.stop_gradient(new_mean), penalty
 
 
-def _r1_update(gan: GANDef, d, real, axis_name):
-  """The D reg phase: (new D, mean ||grad D(x)||^2)."""
+def _r1_update(gan: GANDef, d, real, aug, axis_name):
+  """The D reg phase: (new D, mean ||grad D(x)||^2), the gradient taken at the reals
+  before augmentation `aug`."""
   o = gan.stylegan2
 
   def loss_fn(params):
-    r1 = jnp.mean(losses.r1_penalty(lambda x: _d_logits(gan, params, x), real))
+    r1 = jnp.mean(losses.r1_penalty(lambda x: _d_logits(gan, params, x, aug), real))
     return r1 * (0.5 * o.r1_gamma) * o.r1_interval, r1
 
   (_, r1), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
@@ -141,19 +181,23 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
     axis_name: the pmap axis; None under jit.
   Returns:
     (new state, metrics): d_loss, g_loss, d_real, d_fake_before, r1_penalty and pl_penalty
-    (0 on steps without them), r1_applied and pl_applied (1 or 0), pl_mean, norms.
+    (0 on steps without them), r1_applied and pl_applied (1 or 0), pl_mean, norms; with
+    ADA also ada_p (this step's p) and d_real_sign (mean sign of D main's real logits).
   """
   o = gan.stylegan2
   real = batch["image"]
   n = real.shape[0]
   key = jax.random.fold_in(state.rng, state.step)
   pl_mean = state.extras["pl_mean"]
+  p = state.extras.get("ada_p")
+  aug = lambda stream: _aug_draw(gan, key, stream, n, p, axis_name)
 
   # --- G main.
   def g_loss_fn(params):
     img, stats = _g_images(gan, params, state.g.batch_stats,
                            _g_inputs(gan, jax.random.fold_in(key, G_MAIN_STREAM), n, axis_name))
-    return jnp.mean(gan.g_loss(_d_logits(gan, state.d.params, img))), stats
+    logits = _d_logits(gan, state.d.params, img, aug(AUG_G_MAIN_STREAM))
+    return jnp.mean(gan.g_loss(logits)), stats
 
   (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
   g_grads = _pmean(g_grads, axis_name)
@@ -176,8 +220,11 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
   g = g.replace(batch_stats=_pmean(g_stats, axis_name))
   fake = jax.lax.stop_gradient(fake)
 
+  real_aug, fake_aug = aug(AUG_REAL_STREAM), aug(AUG_FAKE_STREAM)
+
   def d_loss_fn(params):
-    real_logits, fake_logits = _d_logits(gan, params, real), _d_logits(gan, params, fake)
+    real_logits = _d_logits(gan, params, real, real_aug)
+    fake_logits = _d_logits(gan, params, fake, fake_aug)
     return jnp.mean(gan.d_loss(real_logits, fake_logits)), (real_logits, fake_logits)
 
   (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(
@@ -188,7 +235,8 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
   # --- D reg (lazy R1).
   do_r1 = _lazy(state.step, o.r1_interval)
   if o.r1_interval > 0:
-    d, r1 = jax.lax.cond(do_r1, lambda d_: _r1_update(gan, d_, real, axis_name),
+    r1_aug = aug(AUG_R1_STREAM)
+    d, r1 = jax.lax.cond(do_r1, lambda d_: _r1_update(gan, d_, real, r1_aug, axis_name),
                          lambda d_: (d_, jnp.zeros((), jnp.float32)), d)
   else:
     r1 = jnp.zeros((), jnp.float32)
@@ -205,4 +253,28 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
     pl_mean = jnp.where(metrics["skipped"] > 0, state.extras["pl_mean"], pl_mean)
   metrics.update(pl_mean=pl_mean, r1_applied=do_r1.astype(jnp.float32),
                  pl_applied=do_pl.astype(jnp.float32))
-  return new.replace(extras={**state.extras, "pl_mean": pl_mean}), metrics
+  extras = {**state.extras, "pl_mean": pl_mean}
+  if o.augment_pipe:
+    signs = jnp.sum(jnp.sign(real_logits))
+    signs = jax.lax.psum(signs, axis_name) if axis_name else signs
+    metrics.update(ada_p=p, d_real_sign=signs / global_batch)
+    if o.ada:
+      extras.update(_ada_update(o, state, signs, global_batch, metrics.get("skipped")))
+  return new.replace(extras=extras), metrics
+
+
+def _ada_update(o: StyleGAN2Options, state: GANState, signs, global_batch: int, skipped):
+  """The ADA entries after this step: the signs counted, and at the end of an interval
+  p adjusted and the counts reset. A skipped (non-finite) step counts nothing."""
+  e = state.extras
+  if skipped is not None:
+    signs = jnp.where(skipped > 0, 0.0, signs)
+    global_batch = jnp.where(skipped > 0, 0.0, global_batch)
+  total, count = e["ada_signs"] + signs, e["ada_count"] + global_batch
+  due = (state.step + 1) % o.ada_interval == 0
+  adjusted = ada.adjust_p(e["ada_p"], total / jnp.maximum(count, 1.0), target=o.ada_target,
+                          images=count, kimg=o.ada_kimg)
+  adjusted = jnp.where(count > 0, adjusted, e["ada_p"])
+  zero = jnp.zeros((), jnp.float32)
+  return {"ada_p": jnp.where(due, adjusted, e["ada_p"]),
+          "ada_signs": jnp.where(due, zero, total), "ada_count": jnp.where(due, zero, count)}

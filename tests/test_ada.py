@@ -1,0 +1,230 @@
+"""ADA (jaxgan.ada): the pipeline against NVIDIA's AugmentPipe (a stored fixture, made by
+tests/fixtures/make_ada_fixture.py), exactness at p = 0 and for integer shifts (numpy
+references), flips and quarter turns up to the wavelet's phase, the sampling
+probabilities, the p update, and the StyleGAN2 step with ADA: unchanged at p = 0, p
+adjusted on its interval, the same on 8 pmap devices as on one."""
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import erfinv
+
+from jaxgan import ada
+from jaxgan.errors import UsageError
+from jaxgan.train import build, parallel, steps
+
+from helpers import REPO
+from test_stylegan2 import synthetic_state, tiny_config
+
+FIXTURE = os.path.join(REPO, "tests", "fixtures", "ada_reference.npz")
+
+
+def values(n, pipe=None, **given):
+  """ADA values for n examples: IDENTITY except `given` (broadcast per example); with
+  `pipe`, only its transforms keep their given values (as sample() would draw them)."""
+  out = {}
+  for name, identity in ada.IDENTITY.items():
+    v = given.get(name, identity)
+    if pipe is not None and name.replace("_pre", "").replace("_post", "") not in pipe.transforms:
+      v = identity
+    out[name] = jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n, 2) if name in ada.PAIRS else (n,))
+  return out
+
+
+def nvidia_debug_values(q: float) -> dict:
+  """The draws AugmentPipe(debug_percentile=q) uses: every transform on, the rotation after
+  the anisotropic scaling 0, and its 'normal' values erfinv(2q - 1) (without sqrt 2)."""
+  e = float(erfinv(2 * q - 1))
+  return dict(xflip=np.floor(2 * q), rotate90=np.floor(4 * q), xint=(2 * q - 1) * ada.XINT_MAX,
+              scale=2 ** (e * ada.SCALE_STD), rotate_pre=(2 * q - 1) * np.pi,
+              aniso=2 ** (e * ada.ANISO_STD), rotate_post=0.0, xfrac=e * ada.XFRAC_STD,
+              brightness=e * ada.BRIGHTNESS_STD, contrast=2 ** (e * ada.CONTRAST_STD),
+              lumaflip=np.floor(2 * q), hue=(2 * q - 1) * np.pi,
+              saturation=2 ** (e * ada.SATURATION_STD))
+
+
+def images(shape, seed=0):
+  return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+def test_sym6_is_an_orthogonal_lowpass():
+  h = np.asarray(ada.SYM6)
+  assert h.sum() == pytest.approx(np.sqrt(2), abs=1e-12)
+  for shift in range(0, len(h), 2):  # orthonormal under even shifts: perfect reconstruction
+    assert np.dot(h[:len(h) - shift], h[shift:]) == pytest.approx(float(shift == 0), abs=1e-12)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("name", ["blit", "geom", "color", "bgc"])
+def test_matches_nvidia_augment_pipe(name, channels):
+  ref = np.load(FIXTURE)
+  x = ref[f"input_c{channels}"]
+  pipe = ada.AugmentPipe.from_name(name)
+  for q in ref["percentiles"]:
+    got = pipe.apply(jnp.asarray(x), values(len(x), pipe, **nvidia_debug_values(float(q))))
+    np.testing.assert_allclose(got, ref[f"{name}_c{channels}_q{q}"], atol=5e-5,
+                               err_msg=f"q={q}")
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_p0_is_exactly_the_identity(channels):
+  x = images((4, 12, 20, channels))
+  pipe = ada.AugmentPipe.from_name("bgc")
+  drawn = pipe.sample(jax.random.PRNGKey(0), 4, 0.0)
+  for name, v in drawn.items():
+    np.testing.assert_array_equal(v, np.full(v.shape, ada.IDENTITY[name]), err_msg=name)
+  np.testing.assert_allclose(pipe.apply(jnp.asarray(x), drawn), x, atol=2e-6)
+
+
+def test_integer_shifts_are_exact_and_flips_close():
+  pipe = ada.AugmentPipe.from_name("blit")
+  apply = lambda x, **v: np.asarray(pipe.apply(jnp.asarray(x), values(1, **v)))
+  x = images((1, 10, 10, 3))
+  # A shift of (+3, -2) pixels, 2 per pixel once upsampled: exact, reading the reflection
+  # beyond the border (NVIDIA pads so).
+  shifted = np.pad(x, ((0, 0), (2, 2), (3, 3), (0, 0)), mode="reflect")[:, 4:14, 0:10]
+  np.testing.assert_allclose(apply(x, xint=[0.3, -0.2]), shifted, atol=2e-6)
+  # sym6 is not symmetric, so a flip or quarter turn between its up- and downsampling is
+  # the numpy one only up to the filter's phase: close on a smooth image (not on noise).
+  yy, xx = np.mgrid[0:16, 0:16] / 16.0
+  smooth = (np.cos(2 * np.pi * (0.7 * xx + 0.3 * yy)) * np.sin(np.pi * yy))[None, ..., None]
+  np.testing.assert_allclose(apply(smooth, xflip=1.0), smooth[:, :, ::-1], atol=0.05)
+  for k in (1, 2, 3):
+    np.testing.assert_allclose(apply(smooth, rotate90=float(k)), np.rot90(smooth, k, axes=(1, 2)),
+                               atol=0.05)
+
+
+def test_gradient_through_a_shift_is_the_adjoint_shift():
+  """R1 differentiates D(augment(x)) at x: through the pipeline's filters and sampling."""
+  x = jnp.asarray(images((1, 8, 8, 1)))
+  w = np.zeros((1, 8, 8, 1), np.float32)
+  w[0, 2:6, 3:7] = images((4, 4, 1), seed=1)  # away from the border: no reflected reads
+  pipe = ada.AugmentPipe.from_name("bg")
+  grad = jax.grad(lambda im: jnp.sum(w * pipe.apply(im, values(1, xint=[0.125, 0.25]))))(x)
+  np.testing.assert_allclose(grad, np.roll(w, (-2, -1), axis=(1, 2)), atol=2e-6)
+
+
+def test_sampling_probabilities():
+  n, p = 20000, 0.3
+  drawn = ada.AugmentPipe.from_name("bgc").sample(jax.random.PRNGKey(1), n, p)
+  changed = lambda name: float(np.mean(np.any(
+      np.asarray(drawn[name]).reshape(n, -1) != ada.IDENTITY[name], axis=1)))
+  for name in ("xint", "scale", "aniso", "xfrac", "brightness", "contrast", "hue", "saturation"):
+    assert changed(name) == pytest.approx(p, abs=0.015), name
+  assert changed("xflip") == pytest.approx(p / 2, abs=0.015)        # half the draws are 0
+  assert changed("rotate90") == pytest.approx(p * 3 / 4, abs=0.015)
+  rotated = np.mean((np.asarray(drawn["rotate_pre"]) != 0) | (np.asarray(drawn["rotate_post"]) != 0))
+  assert rotated == pytest.approx(p, abs=0.015)                     # pre or post, together p
+  assert changed("rotate_pre") == pytest.approx(1 - np.sqrt(1 - p), abs=0.015)
+  # A pipeline draws only its own transforms.
+  colour_only = ada.AugmentPipe.from_name("color").sample(jax.random.PRNGKey(1), 100, 1.0)
+  assert np.all(np.asarray(colour_only["scale"]) == 1) and np.all(np.asarray(colour_only["xint"]) == 0)
+  assert np.mean(np.asarray(colour_only["brightness"]) != 0) == 1.0
+
+
+def test_adjust_p():
+  # 16 images x 4 steps at kimg 500: a step of 64 / 500000.
+  up = ada.adjust_p(jnp.float32(0.25), jnp.float32(0.7), target=0.6, images=64, kimg=500)
+  down = ada.adjust_p(jnp.float32(0.25), jnp.float32(0.5), target=0.6, images=64, kimg=500)
+  floor = ada.adjust_p(jnp.float32(0.0), jnp.float32(-1.0), target=0.6, images=64, kimg=500)
+  assert float(up) == pytest.approx(0.25 + 64 / 5e5) and float(down) == pytest.approx(0.25 - 64 / 5e5)
+  assert float(floor) == 0.0
+
+
+def test_unknown_pipeline_and_bad_settings_are_refused():
+  with pytest.raises(UsageError, match="unknown ADA pipeline 'bgcf'"):
+    ada.AugmentPipe.from_name("bgcf")
+  for field, value, message in (("augment_pipe", "xyz", "unknown stylegan2.augment_pipe"),
+                                ("ada_target", 1.5, "ada_target must be in"),
+                                ("ada_interval", 0, "ada_interval must be"),
+                                ("augment_p", -0.1, "augment_p must be")):
+    c = tiny_config()
+    c.stylegan2.augment_pipe = "bgc"
+    c.stylegan2[field] = value
+    with pytest.raises(UsageError, match=message):
+      build.build_gan(c)
+
+
+# --- the StyleGAN2 step with ADA ----------------------------------------------------------------
+
+def _images(step, n=16):
+  return np.random.default_rng(step).uniform(-1, 1, (n, 16, 16, 1)).astype(np.float32)
+
+
+def _train(num_steps, kind="sharded", num_devices=1, **stylegan2):
+  """(metrics per step, final state, compilations) of `num_steps` steps of the tiny StyleGAN2
+  with these `stylegan2` options, from the same synthetic weights."""
+  c = tiny_config()
+  c.stylegan2.update(stylegan2)
+  gan = build.build_gan(c)
+  state = synthetic_state(gan, c)
+  state = state.replace(extras={**state.extras, **{k: np.float32(v) for k, v in
+                                                 build_extras(gan).items()}})
+  mesh = parallel.make_mesh(jax.devices()[:num_devices])
+  runner = parallel.make_parallel(kind, functools.partial(steps.gan_train_step, gan=gan), mesh)
+  state = (runner.from_checkpoint(state) if kind == "pmap"
+           else jax.device_put(state, parallel.replicated(mesh)))
+  metrics = []
+  for s in range(num_steps):
+    state, m = runner.step(state, {"image": _images(s)})
+    metrics.append(jax.device_get(runner.host_view(m)))
+  compiles = runner._step._cache_size() if kind == "sharded" else None  # pmap keeps no count
+  return metrics, jax.device_get(runner.host_view(state)), compiles
+
+
+def build_extras(gan):
+  from jaxgan.train.stylegan2_step import init_ada_extras
+  return jax.device_get(init_ada_extras(gan.stylegan2))
+
+
+ADAPTIVE = dict(augment_pipe="bgc", augment_p=0.5, ada_target=0.6, ada_interval=2,
+                ada_kimg=0.32)  # 16 images x 2 steps / 320: p moves by 0.1 per interval
+
+
+@pytest.fixture(scope="module")
+def adaptive_run():
+  return _train(6, **ADAPTIVE)
+
+
+def test_p_follows_the_sign_of_real_logits(adaptive_run):
+  metrics, state, compiles = adaptive_run
+  assert compiles == 1
+  p, expected = 0.5, []
+  for s, m in enumerate(metrics):
+    expected.append(p)
+    if s % 2 == 1:  # the end of an interval of 2 steps
+      rt = (metrics[s - 1]["d_real_sign"] + m["d_real_sign"]) / 2
+      p = max(p + np.sign(rt - 0.6) * 0.1, 0.0)
+  np.testing.assert_allclose([m["ada_p"] for m in metrics], expected, atol=1e-6)
+  assert float(state.extras["ada_p"]) == pytest.approx(p, abs=1e-6)
+  assert float(state.extras["ada_count"]) == 0 and float(state.extras["ada_signs"]) == 0
+  assert all(np.isfinite(v) for m in metrics for v in m.values())
+
+
+def test_p0_leaves_the_step_unchanged():
+  """Nothing of the pipeline leaks when p = 0: the step with ADA on equals the step without."""
+  plain, plain_state, _ = _train(2)
+  off, off_state, _ = _train(2, augment_pipe="bgc", augment_p=0.0)
+  for a, b in zip(plain, off):
+    for k in ("d_loss", "g_loss", "r1_penalty", "pl_penalty"):
+      np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-6)
+  for x, y in zip(jax.tree.leaves(off_state.d.params), jax.tree.leaves(plain_state.d.params)):
+    np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.slow  # a pmap compilation of the step
+def test_four_pmap_devices_equal_one(adaptive_run):
+  # 4 per device: minibatch-stddev groups (4) stay whole on a device, as on one.
+  ref, ref_state, _ = adaptive_run
+  metrics, state, _ = _train(6, kind="pmap", num_devices=4, **ADAPTIVE)
+  for m, r in zip(metrics, ref):
+    for k in ("d_loss", "g_loss", "d_real_sign", "ada_p"):
+      np.testing.assert_allclose(m[k], r[k], rtol=1e-4, atol=1e-5, err_msg=k)
+  assert float(state.extras["ada_p"]) == pytest.approx(
+      float(ref_state.extras["ada_p"]), abs=1e-6)
