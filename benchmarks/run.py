@@ -66,6 +66,14 @@ MODELS = {
     # SRGAN-VGG54 x4 (Ledig et al. 2017): SRResNet (16 blocks) + SRGAN D on 96x96 HR crops,
     # MSE of VGG19 relu5_4 features (random weights: the same arithmetic) + 1e-3 GAN, batch 16.
     "srgan_x4": ModelSpec("srgan_div2k.py", dict(image_size=96, channels=3), 16, "srgan"),
+    # StyleGAN2-ADA (stylegan2_ada_ffhq256.py: the 'bgc' pipeline on every D input, p tuned
+    # in the step) started at p = 0.5, where limited-data runs settle: the pipeline's
+    # padding, and so its cost, grows with the transforms drawn (jaxgan.ada.warp). No peer;
+    # the ratio to the StyleGAN2 row is ADA's cost.
+    "stylegan2_ada_64": ModelSpec("stylegan2_ada_ffhq256.py",
+                                  {"image_size": 64, "stylegan2.augment_p": 0.5}, 16, kimg=True),
+    "stylegan2_ada_256": ModelSpec("stylegan2_ada_ffhq256.py", {"stylegan2.augment_p": 0.5}, 16,
+                                   kimg=True),
 }
 
 
@@ -230,8 +238,12 @@ def spec_config(spec: ModelSpec, width: int | None = None):
   jaxgan trains and what its PyTorch peer builds."""
   from jaxgan import config as config_lib
   config = config_lib.load_config_file(os.path.join(REPO, "experiments", spec.config))
-  for k, v in spec.overrides.items():
-    config[k] = v
+  for k, v in spec.overrides.items():  # "group.field" sets a field of a group
+    *groups, name = k.split(".")
+    target = config
+    for g in groups:
+      target = target[g]
+    target[name] = v
   if width:
     set_width(config, width)
   return config

@@ -26,9 +26,9 @@ nothing of the pipeline leaks into G's images when it is off. (sym6 is not symme
 a flip or quarter turn between the filters is the pixel move only up to the filter's
 phase: within a few percent on smooth images, as in NVIDIA's.)
 
-Difference from NVIDIA's: the padding is static, size - 1 on each side (their upper
-bound), instead of the batch's measured margin (shapes are static under jit): the
-sampled pixels are the same. Not built: their image-space filtering ('f'), additive
+Difference from NVIDIA's: the padding is symmetric and one of four static sizes (1/8,
+1/4, 1/2 of the side or their upper bound, side - 1), the smallest that covers the
+batch's measured margin (shapes are static under jit): the sampled pixels are the same. Not built: their image-space filtering ('f'), additive
 noise ('n') and cutout ('c').
 
 Randomness is split from the application, as in jaxgan.augment: `sample(key, n, p)`
@@ -137,14 +137,49 @@ def _bilinear(image: jax.Array, xs: jax.Array, ys: jax.Array) -> jax.Array:
   return out
 
 
+def padding_buckets(height: int, width: int) -> list[tuple[int, int]]:
+  """The static paddings (rows, columns) warp chooses from: 1/8, 1/4 and 1/2 of the side,
+  and NVIDIA's upper bound, side - 1."""
+  full = (height - 1, width - 1)
+  buckets = [(min(-(-height * k // 8), full[0]), min(-(-width * k // 8), full[1])) for k in (1, 2, 4)]
+  return sorted(set(buckets + [full]))
+
+
+def needed_padding(g_inv: jax.Array, height: int, width: int) -> jax.Array:
+  """NVIDIA's margin (rows, columns): how far beyond the image the batch's transformed
+  corners reach, plus the filters' reach, rounded up; at most side - 1."""
+  cx, cy = (width - 1) / 2, (height - 1) / 2
+  corners = jnp.asarray([[-cx, cx, cx, -cx], [-cy, -cy, cy, cy], [1.0, 1.0, 1.0, 1.0]])
+  reach = jnp.max(jnp.abs(g_inv @ corners)[:, :2, :], axis=(0, 2))     # (x, y)
+  margin = jnp.ceil(reach + 2 * FILTER_PAD - jnp.asarray([cx, cy]))
+  return jnp.minimum(margin[::-1], jnp.asarray([height - 1, width - 1], jnp.float32))
+
+
 def warp(x: jax.Array, g_inv: jax.Array) -> jax.Array:
   """Images (B, H, W, C) under the inverse transforms g_inv (B, 3, 3), which map an output
-  pixel to its input pixel in coordinates centred on the image: pad, upsample, sample,
-  downsample (module doc)."""
-  b, h, w, _ = x.shape
+  pixel to its input pixel in coordinates centred on the image (module doc). The padding
+  is the smallest of padding_buckets covering needed_padding (lax.switch between
+  compiled variants): every bucket samples the same pixels, and small transforms (p near
+  0) upsample a quarter of the area that side - 1 would."""
+  _, h, w, _ = x.shape
   if h < 2 or w < 2:
     raise ValueError(f"geometric augmentation needs images of at least 2x2, got {h}x{w}")
-  x = jnp.pad(x, ((0, 0), (h - 1, h - 1), (w - 1, w - 1), (0, 0)), mode="reflect")
+  buckets = padding_buckets(h, w)
+  if len(buckets) == 1:
+    return warp_padded(x, g_inv, buckets[0])
+  need = needed_padding(g_inv, h, w)
+  fits = jnp.stack([(need[0] <= py) & (need[1] <= px) for py, px in buckets[:-1]]
+                   + [jnp.asarray(True)])
+  index = jnp.argmax(fits)  # the first that fits; the last always does
+  branches = [lambda x, g, pad=pad: warp_padded(x, g, pad) for pad in buckets]
+  return jax.lax.switch(index, branches, x, g_inv)
+
+
+def warp_padded(x: jax.Array, g_inv: jax.Array, pad: tuple[int, int]) -> jax.Array:
+  """warp with reflect padding of pad = (rows, columns) on each side: pad, upsample,
+  sample, downsample."""
+  _, h, w, _ = x.shape
+  x = jnp.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)), mode="reflect")
   up = upfirdn_2d(x, up=2, pad=(6, 5), gain=4.0, taps=SYM6)
   hi, wi = up.shape[1:3]
   ho, wo = 2 * (h + 2 * FILTER_PAD), 2 * (w + 2 * FILTER_PAD)

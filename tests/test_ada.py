@@ -228,3 +228,52 @@ def test_four_pmap_devices_equal_one(adaptive_run):
       np.testing.assert_allclose(m[k], r[k], rtol=1e-4, atol=1e-5, err_msg=k)
   assert float(state.extras["ada_p"]) == pytest.approx(
       float(ref_state.extras["ada_p"]), abs=1e-6)
+
+
+@pytest.mark.slow  # the loop's compilations, twice
+def test_cli_resume_keeps_p(tmp_path, tfds_dir):
+  """`jaxgan train` with ADA from the command line; a resumed run continues from the
+  checkpoint's p (not augment_p again): p in metrics.jsonl follows the rule across it."""
+  from jaxgan import cli
+  from helpers import run_rows
+  from test_stylegan2 import CONFIG, TINY
+  workdir = tmp_path / "run"
+  args = ["train", "--config", CONFIG, "--workdir", str(workdir), f"--config.data_dir={tfds_dir}",
+          "--config.progress_bar=false", *[f"--config.{k}={v}" for k, v in TINY.items()],
+          "--config.log_every_steps=1", "--config.sample_every_steps=100",
+          "--config.checkpoint_every_steps=4", "--config.stylegan2.augment_pipe=bgc",
+          "--config.stylegan2.augment_p=0.5", "--config.stylegan2.ada_target=0.99",
+          "--config.stylegan2.ada_interval=2", "--config.stylegan2.ada_kimg=0.32"]
+  assert cli.main([*args, "--config.num_train_steps=4"]) == 0
+  assert cli.main([*args, "--config.num_train_steps=8"]) == 0
+  rows = run_rows(workdir)
+  assert sorted(rows) == list(range(1, 9))
+  p = 0.5
+  for step in range(1, 9):  # row `step` holds the metrics of step index step - 1
+    assert rows[step]["ada_p"] == pytest.approx(p, abs=1e-6), step
+    if step % 2 == 0:
+      rt = (rows[step - 1]["d_real_sign"] + rows[step]["d_real_sign"]) / 2
+      p = max(p + np.sign(rt - 0.99) * 0.1, 0.0)
+  assert rows[5]["ada_p"] != 0.5  # p moved before the checkpoint, and the resume kept it
+
+
+def test_padding_buckets_sample_the_same_pixels():
+  """warp pads by the smallest bucket covering the batch's margin: the same images as
+  NVIDIA's upper bound (side - 1), and small buckets when nothing moves far."""
+  x = jnp.asarray(images((4, 32, 48, 3)))
+  pipe = ada.AugmentPipe.from_name("bg")
+  buckets = ada.padding_buckets(32, 48)
+  assert buckets == [(4, 6), (8, 12), (16, 24), (31, 47)]
+  random = pipe.sample(jax.random.PRNGKey(0), 4, 0.5)
+  for given, bucket in ((dict(), (8, 12)),                # the filters' reach (6 pixels) only
+                        (dict(xfrac=[0.1, 0.1]), (16, 24)),  # 4.8 and 3.2 pixels more
+                        (dict(rotate_pre=0.3), (16, 24)),
+                        (dict(scale=0.5), (31, 47)),       # zoomed out: reads twice as far
+                        (random, None)):
+    g = pipe.geometry(values(4, **given) if given is not random else random, 32, 48)
+    need = np.asarray(ada.needed_padding(g, 32, 48))
+    chosen = next(b for b in buckets if need[0] <= b[0] and need[1] <= b[1])
+    assert bucket is None or chosen == bucket, (given, need)
+    # Up to the filters' outermost taps (|h| < 0.008), which see the bucket's zeros.
+    np.testing.assert_allclose(ada.warp(x, g), ada.warp_padded(x, g, (31, 47)), atol=1e-4,
+                               err_msg=str(given))
