@@ -328,11 +328,11 @@ def _add_eval_parser(sub) -> None:
                        "~/.cache/jaxgan/stats)")
   ev.add_argument("--inception-weights", default=None, help="converted Inception .npz")
   ev.add_argument("--dataset", default=None,
-                  help="image-to-image runs: judge on this TFDS name or folder instead of the "
-                       "run's (CycleGAN: FOLDER_A,FOLDER_B)")
+                  help="judge against this TFDS name or folder instead of the run's "
+                       "(CycleGAN: FOLDER_A,FOLDER_B)")
   ev.add_argument("--split", default=None,
-                  help="image-to-image runs: the TFDS split to judge on, e.g. test "
-                       "(CycleGAN: SPLIT_A,SPLIT_B, e.g. testA,testB)")
+                  help="judge against this TFDS split instead of the run's, e.g. train for a "
+                       "run trained on train[:256], or test (CycleGAN: SPLIT_A,SPLIT_B)")
   ev.add_argument("--mode", default="auto", help="translation inference mode: auto, paper, eval "
                   "(as `jaxgan translate`)")
   ev.add_argument("--out", default=None, help="also write the results as JSON here")

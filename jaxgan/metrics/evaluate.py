@@ -146,8 +146,10 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
     features: a name from feature_nets.FEATURE_NETS.
     inception_weights: converted Inception weights (features="inception").
     data_dir: TFDS data_dir overriding the run's own (e.g. the data moved).
-    dataset, split, mode: image-to-image runs only (image_runs.select_data; the
-      translation inference mode).
+    dataset, split: the data to judge against instead of the run's own (a noise model: the
+      reference statistics' data, e.g. the whole set for a run trained on a subset, as the
+      ADA paper reports FID; image-to-image runs: image_runs.select_data).
+    mode: the translation inference mode (image-to-image runs).
   Returns:
     {"workdir", "step", "features", "dataset", "split", "metrics": {...}} (image-to-image
     runs: also "task" and what its protocol depends on).
@@ -173,10 +175,10 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
                                            seed=seed, mode=mode)
     return {"workdir": workdir, "step": int(np.asarray(state.step)),
             "features": net.name if net else None, **_data_fields(config, gan), **result}
-  for flag, value in (("--dataset", dataset), ("--split", split)):
-    if value:
-      raise UsageError(f"{flag} chooses the examples an image-to-image run is judged on; "
-                       f"this run ({config.model.name}) samples G(z) against its own data")
+  if dataset:
+    config.dataset = dataset
+  if split:
+    config.split = split
   ground_truth = [n for n in (names or ()) if n not in METRICS]
   if ground_truth:
     raise UsageError(f"metric {ground_truth[0]!r} compares outputs with their ground truth: "
