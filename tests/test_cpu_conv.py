@@ -410,6 +410,11 @@ def test_sngan_networks_agree_across_conv_impls():
     np.testing.assert_allclose(loss(new)(v["params"]), loss(ref)(v["params"]), rtol=1e-5)
     jaxpr = str(jax.make_jaxpr(loss(new))(v["params"]))
     assert "name=conv_s1" in jaxpr
-    for a, b in zip(jax.tree.leaves(jax.grad(loss(ref))(v["params"])),
-                    jax.tree.leaves(jax.jit(jax.grad(loss(new)))(v["params"]))):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    grads_ref = jax.tree.leaves(jax.grad(loss(ref))(v["params"]))
+    grads_new = jax.tree.leaves(jax.jit(jax.grad(loss(new)))(v["params"]))
+    # A conv bias in front of BatchNorm has a zero gradient in exact arithmetic; what is left
+    # is float32 round-off of sums of gradients up to a few hundred, which differs by CPU
+    # (AVX-512 or not): the absolute tolerance scales with the largest gradient.
+    atol = 1e-7 * max(float(np.abs(g).max()) for g in grads_ref)
+    for a, b in zip(grads_ref, grads_new):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=atol)
