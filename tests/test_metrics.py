@@ -74,6 +74,8 @@ def test_kid_matches_double_loop():
   mean, std = kernel_inception_distance(x, y, num_subsets=1, subset_size=100)
   np.testing.assert_allclose(mean, _kid_double_loop(x, y), rtol=1e-10)
   assert std == 0.0
+  # Many subsets that are all both whole sets: one estimate, std exactly 0 (not round-off).
+  assert kernel_inception_distance(x, y, num_subsets=50, subset_size=100) == (mean, 0.0)
   # Several subsets: the mean of the subset estimates, each the double-loop value.
   mean, _ = kernel_inception_distance(x, y, num_subsets=3, subset_size=6, seed=5)
   gen = np.random.default_rng(5)

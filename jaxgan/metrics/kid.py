@@ -34,7 +34,8 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, num_subsets
     subset_size: rows per subset (without replacement); clipped to min(N1, N2).
     seed: subsets are drawn from numpy.random.default_rng(seed): fixed seed, same value.
   Returns:
-    (mean, std) of the subset estimates; std is 0 for one subset.
+    (mean, std) of the subset estimates; std is 0 for one subset, and when both sets fit
+    in a subset (every subset is then both whole sets: one estimate, not round-off).
   """
   real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
   if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
@@ -42,6 +43,8 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, num_subsets
   if num_subsets < 1:
     raise ValueError(f"num_subsets must be positive, got {num_subsets}")
   m = min(subset_size, real.shape[0], fake.shape[0])
+  if m == real.shape[0] == fake.shape[0]:
+    num_subsets = 1
   rng = np.random.default_rng(seed)
   values = []
   for _ in range(num_subsets):
