@@ -57,12 +57,14 @@ class StyleGAN2Options:
 
 
 def init_ada_extras(o: StyleGAN2Options) -> dict:
-  """The state's ADA entries: p, and the current interval's sum of real-logit signs and
-  number of reals."""
+  """The state's ADA entries: p, and where p adapts the current interval's sum of
+  real-logit signs and number of reals."""
   if not o.augment_pipe:
     return {}
-  zero = jnp.zeros((), jnp.float32)
-  return {"ada_p": jnp.asarray(o.augment_p, jnp.float32), "ada_signs": zero, "ada_count": zero}
+  extras = {"ada_p": jnp.asarray(o.augment_p, jnp.float32)}
+  if o.ada:
+    extras["ada_signs"] = extras["ada_count"] = jnp.zeros((), jnp.float32)
+  return extras
 
 
 def _lazy(step, interval: int) -> jax.Array:
@@ -96,18 +98,23 @@ def _g_images(gan: GANDef, params, stats, inputs):
   return img, m["batch_stats"]
 
 
+def _pipe(gan: GANDef) -> ada.AugmentPipe | None:
+  name = gan.stylegan2.augment_pipe
+  return ada.AugmentPipe.from_name(name) if name else None
+
+
 def _d_logits(gan: GANDef, params, x, aug=None):
   """D(x), through ADA's pipeline with the drawn values `aug` (None: no augmentation)."""
   if aug is not None:
-    x = ada.AugmentPipe.from_name(gan.stylegan2.augment_pipe).apply(x, aug)
+    x = _pipe(gan).apply(x, aug)
   return gan.discriminator.apply({"params": params}, x, train=True)
 
 
 def _aug_draw(gan: GANDef, key, stream: int, n: int, p, axis_name):
   """ADA values for n examples of the global batch from stream `stream` (None: no ADA)."""
-  if not gan.stylegan2.augment_pipe:
+  pipe = _pipe(gan)
+  if pipe is None:
     return None
-  pipe = ada.AugmentPipe.from_name(gan.stylegan2.augment_pipe)
   return draw_global(jax.random.fold_in(key, stream), n, lambda k, m: pipe.sample(k, m, p),
                      axis_name)
 
