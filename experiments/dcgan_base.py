@@ -40,10 +40,11 @@ def get_config() -> ml_collections.ConfigDict:
   # Periodic evaluation (jaxgan.metrics.periodic): every_steps=0 turns it off.
   # keep_best "" keeps no best checkpoint. Image-to-image runs only: split and dataset (the
   # examples judged; "" = the run's own), mode (translation inference), and metrics may add
-  # l1, psnr, ssim.
+  # l1, psnr, ssim, and lpips with its weights (lpips, lpips_lin: files as `jaxgan eval --lpips`).
   c.eval = ml_collections.ConfigDict(dict(every_steps=0, metrics="fid,kid", num_samples=2000,
                                           features="digits", batch_size=500, seed=0,
-                                          keep_best="fid", split="", dataset="", mode="auto"))
+                                          keep_best="fid", split="", dataset="", mode="auto",
+                                          lpips="", lpips_lin=""))
   # Reliability (README, "Reliability")
   c.nonfinite = "stop"            # NaN/Inf: "stop" (last good checkpoint kept) or "skip" the step
   c.nonfinite_max_skips = 20      # "skip": stop after this many non-finite steps in a row

@@ -98,20 +98,26 @@ def cmd_upscale(args, extra) -> int:
   from jaxgan.edit import upscale
   written, rows = upscale.upscale_files(args.workdir, args.input, args.out, tile=args.tile,
                                         tile_pad=args.tile_pad, panels=args.panels,
-                                        evaluate=args.evaluate, overwrite=args.overwrite)
-  def ssim_text(get):
-    return "" if get("ssim_y") is None else (
-        f", SSIM on Y {get('ssim_y'):.4f} (bicubic {get('ssim_y_bicubic'):.4f})")
+                                        evaluate=args.evaluate, overwrite=args.overwrite,
+                                        lpips=args.lpips, lpips_lin=args.lpips_lin)
+  def optional_text(get, key, label):  # SSIM, LPIPS: None where an image is too small
+    return "" if get(key) is None else (
+        f", {label} {get(key):.4f} (bicubic {get(key + '_bicubic'):.4f})")
   for row in rows:
     print(f"{row['file']}: PSNR {row['psnr']:.2f} dB (bicubic {row['psnr_bicubic']:.2f}), "
-          f"on Y {row['psnr_y']:.2f} dB (bicubic {row['psnr_y_bicubic']:.2f})" + ssim_text(row.get))
+          f"on Y {row['psnr_y']:.2f} dB (bicubic {row['psnr_y_bicubic']:.2f})"
+          + optional_text(row.get, "ssim_y", "SSIM on Y")
+          + optional_text(row.get, "lpips", "LPIPS"))
   if rows:
     mean = lambda k: sum(r[k] for r in rows) / len(rows)
-    with_ssim = [r for r in rows if r["ssim_y"] is not None]
-    ssim_mean = lambda k: (sum(r[k] for r in with_ssim) / len(with_ssim)) if with_ssim else None
     print(f"jaxgan: mean PSNR {mean('psnr'):.2f} dB (bicubic {mean('psnr_bicubic'):.2f}), on Y "
           f"{mean('psnr_y'):.2f} dB (bicubic {mean('psnr_y_bicubic'):.2f}) over {len(rows)} "
-          "image(s)" + (ssim_text(ssim_mean) + f" over {len(with_ssim)}" if with_ssim else ""))
+          "image(s)")
+    for key, label in (("ssim_y", "SSIM on Y"), ("lpips", "LPIPS")):
+      have = [r for r in rows if r.get(key) is not None]
+      if have:
+        avg = lambda k: sum(r[k] for r in have) / len(have)
+        print(f"jaxgan: mean {optional_text(avg, key, label)[2:]} over {len(have)} image(s)")
   print(f"jaxgan: wrote {len(written)} upscaled image(s) to {args.out}")
   return 0
 
@@ -129,6 +135,7 @@ def _add_upscale_parser(sub) -> None:
                   help="write bicubic | model [| original] panels instead of the output alone")
   up.add_argument("--evaluate", action="store_true", help="inputs are ground truth: downscale "
                   "them (bicubic), upscale, and print PSNR against them beside bicubic's")
+  _add_lpips_arguments(up, "--evaluate (LPIPS beside PSNR and SSIM)")
   up.add_argument("--overwrite", action="store_true", help="replace existing output files")
   up.set_defaults(func=cmd_upscale)
 
@@ -176,10 +183,13 @@ def cmd_project(args, extra) -> int:
   options = project.ProjectOptions(
       space=args.space, num_steps=args.steps, learning_rate=args.learning_rate,
       restarts=args.restarts, prior_weight=args.prior_weight,
-      perceptual_weight=args.perceptual_weight, seed=args.seed)
+      perceptual_weight=args.perceptual_weight, seed=args.seed,
+      lpips_weight=(1.0 if args.lpips else 0.0) if args.lpips_weight is None else args.lpips_weight,
+      pixel_weight=args.pixel_weight)
   out = latent_files.project_files(args.workdir, args.input, args.out, options,
                                    labels=generate.parse_labels(args.labels),
-                                   perceptual_weights=args.vgg19, panels=args.panels,
+                                   perceptual_weights=args.vgg19, lpips=args.lpips,
+                                   lpips_lin=args.lpips_lin, panels=args.panels,
                                    overwrite=args.overwrite, batch_size=args.batch_size)
   n = len(out["latents"])
   print(f"jaxgan: projected {n} image(s) into {out['space']}: mean PSNR "
@@ -211,6 +221,11 @@ def _add_project_parser(sub) -> None:
                   "--perceptual-weight")
   pr.add_argument("--perceptual-weight", type=float, default=0.0,
                   help="weight of the VGG19 conv4_4 feature distance beside pixel MSE")
+  _add_lpips_arguments(pr, "the LPIPS distance (NVIDIA's projector: vgg16-397923af.pth)")
+  pr.add_argument("--lpips-weight", type=float, default=None,
+                  help="weight of the LPIPS distance (default 1 with --lpips, else 0)")
+  pr.add_argument("--pixel-weight", type=float, default=1.0,
+                  help="weight of pixel MSE (NVIDIA's projector: 0, LPIPS alone)")
   pr.add_argument("--seed", type=int, default=0, help="restarts' draws and latent noise")
   pr.add_argument("--batch-size", type=int, default=64, help="candidates optimised together")
   pr.add_argument("--panels", action="store_true", help="write input | reconstruction panels")
@@ -259,6 +274,15 @@ def _add_latent_edit_parser(sub) -> None:
 
 
 # --- eval (jaxgan/metrics) ----------------------------------------------------------------------
+def _add_lpips_arguments(parser, use: str) -> None:
+  parser.add_argument("--lpips", default=None, metavar="FILE", help=f"LPIPS weights for {use}: "
+                      "torchvision's alexnet-owt-7be5be79.pth or vgg16-397923af.pth (the net "
+                      "follows the file), a whole lpips module's state_dict, or an .npz of "
+                      "`jaxgan convert lpips`")
+  parser.add_argument("--lpips-lin", default=None, metavar="FILE", help="the lpips package's "
+                      "weights/v0.1/{alex,vgg}.pth (default: found in the installed lpips)")
+
+
 def cmd_eval(args, extra) -> int:
   if extra:
     raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
@@ -279,7 +303,7 @@ def cmd_eval(args, extra) -> int:
       features=args.features, batch_size=args.batch_size, seed=args.seed,
       stats_dir=args.stats_dir, real_count=args.real_count or None,
       inception_weights=args.inception_weights, dataset=args.dataset, split=args.split,
-      mode=args.mode)
+      mode=args.mode, lpips=args.lpips, lpips_lin=args.lpips_lin)
   values = result["metrics"]
   if "task" in result:
     print(f"{result['workdir']} step {result['step']}, {result['task']} on "
@@ -311,8 +335,8 @@ def _add_eval_parser(sub) -> None:
              "against that split's real images.")
   ev.add_argument("--workdir", required=True)
   ev.add_argument("--metrics", default=None,
-                  help="comma-separated: fid,kid,is,pr (image-to-image runs also l1,psnr,ssim); "
-                       "default fid,kid,is,pr, or fid,kid and the ground-truth ones")
+                  help="comma-separated: fid,kid,is,pr (image-to-image runs also l1,psnr,ssim,"
+                       "lpips); default fid,kid,is,pr, or fid,kid and the ground-truth ones")
   ev.add_argument("--num", type=int, default=10_000,
                   help="generated samples (image-to-image: at most this many examples)")
   ev.add_argument("--features", default="digits", help="feature net: digits, faces, inception")
@@ -335,6 +359,7 @@ def _add_eval_parser(sub) -> None:
                        "run trained on train[:256], or test (CycleGAN: SPLIT_A,SPLIT_B)")
   ev.add_argument("--mode", default="auto", help="translation inference mode: auto, paper, eval "
                   "(as `jaxgan translate`)")
+  _add_lpips_arguments(ev, "the lpips metric (added to the default metrics when given)")
   ev.add_argument("--out", default=None, help="also write the results as JSON here")
   ev.set_defaults(func=cmd_eval)
 # --- end eval -----------------------------------------------------------------------------------
@@ -351,6 +376,16 @@ def cmd_convert_inception(args, extra) -> int:
           f"{inception_convert.EXPECTED_SHA256_PREFIX}...; converted anyway, but FIDs are only "
           "comparable with published ones if its tensors are the 2015 Inception's", file=sys.stderr)
   print(f"jaxgan: wrote FID Inception weights to {out}")
+  return 0
+
+
+def cmd_convert_lpips(args, extra) -> int:
+  """`jaxgan convert lpips`: a trunk .pth (+ the lin weights) -> one .npz read without torch."""
+  if extra:
+    raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+  from jaxgan.metrics import lpips
+  net = lpips.convert(args.trunk, args.lin, args.out)
+  print(f"jaxgan: wrote LPIPS ({net}) weights to {args.out}")
   return 0
 
 
@@ -392,6 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
   conv_inc.add_argument("--out", default=None, help="FILE.npz (default: $JAXGAN_INCEPTION_WEIGHTS"
                         " or ~/.cache/jaxgan/inception_fid.npz, where jaxgan looks)")
   conv_inc.set_defaults(func=cmd_convert_inception)
+  conv_lp = convert_what.add_parser(
+      "lpips", help="LPIPS weights (a torchvision trunk .pth and the lpips package's lin "
+      ".pth) -> one .npz (needs torch)",
+      epilog="Trunks: https://download.pytorch.org/models/alexnet-owt-7be5be79.pth or "
+             "vgg16-397923af.pth; lin weights: weights/v0.1/{alex,vgg}.pth of `pip install lpips`")
+  conv_lp.add_argument("--trunk", required=True, help="torchvision's AlexNet or VGG16 .pth, or "
+                       "a whole lpips module's state_dict")
+  conv_lp.add_argument("--lin", default=None, help="the lin weights' .pth (default: the trunk "
+                       "file's, else the installed lpips package's)")
+  conv_lp.add_argument("--out", required=True, help="FILE.npz")
+  conv_lp.set_defaults(func=cmd_convert_lpips)
   return parser
 
 

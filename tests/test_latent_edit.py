@@ -226,8 +226,57 @@ def test_perceptual_term_adds_the_weighted_feature_distance():
   rng = np.random.default_rng(0)
   x, t = (rng.normal(size=(2, 8, 8, 3)).astype(np.float32) for _ in range(2))
   features = lambda a: 3.0 * a[..., :2]  # a stand-in feature network
-  got = project.reconstruction_loss(jnp.asarray(x), jnp.asarray(t), perceptual=features,
-                                    perceptual_weight=0.5)
+  distance = project.Distance(project.ProjectOptions(perceptual_weight=0.5), perceptual=features)
+  got = distance(jnp.asarray(x), distance.target_features(jnp.asarray(t)))
   want = np.mean((x - t) ** 2, axis=(1, 2, 3)) + 0.5 * np.mean(
       (3 * x[..., :2] - 3 * t[..., :2]) ** 2, axis=(1, 2, 3))
   np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def _seeded_lpips(net):
+  from jaxgan.metrics import lpips
+  from fixtures.make_lpips_fixture import seeded_state_dicts
+  return lpips.variables_from_state_dicts(*seeded_state_dicts(net))
+
+
+def test_lpips_term_is_the_weighted_lpips_distance():
+  """pixel_weight * MSE + lpips_weight * LPIPS, LPIPS as jaxgan.metrics.lpips computes it;
+  images above 256 pixels are area-downsampled to 256 first (NVIDIA's projector)."""
+  from jaxgan.metrics import lpips
+  variables = _seeded_lpips("alex")
+  rng = np.random.default_rng(0)
+  x, t = (rng.uniform(-1, 1, (2, 40, 40, 1)).astype(np.float32) for _ in range(2))
+  options = project.ProjectOptions(pixel_weight=0.5, lpips_weight=2.0)
+  distance = project.Distance(options, lpips_embed=project.lpips_embedding("alex", variables, 40))
+  got = distance(jnp.asarray(x), distance.target_features(jnp.asarray(t)))
+  want = (0.5 * np.mean((x - t) ** 2, axis=(1, 2, 3))
+          + 2.0 * np.asarray(lpips.distance(variables, x, t, "alex")))
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  big = rng.uniform(-1, 1, (1, 512, 512, 3)).astype(np.float32)
+  pooled = big.reshape(1, 256, 2, 256, 2, 3).mean(axis=(2, 4))
+  np.testing.assert_allclose(project.lpips_embedding("alex", variables, 512)(big),
+                             lpips.LPIPS("alex").apply(variables, pooled, method="embed"),
+                             rtol=1e-5, atol=1e-7)
+  with pytest.raises(UsageError, match="distance is empty"):
+    project.check_options(project.ProjectOptions(pixel_weight=0.0))
+
+
+def test_projection_under_lpips_alone_reduces_lpips():
+  """NVIDIA's loss (LPIPS, no pixel term) on VGG16: the projection lowers the distance
+  well below the start's, and the reported loss is the reconstructions' LPIPS."""
+  from jaxgan.metrics import lpips
+  g, v = _dcgan()  # 16x16: VGG16's smallest images
+  variables = _seeded_lpips("vgg")
+  targets = np.asarray(latent_space.decode(g, v, "z", latent_space.sample(g, v, "z", 9,
+                                                                          np.arange(2))))
+  o = project.ProjectOptions(num_steps=100, pixel_weight=0.0, lpips_weight=1.0)
+  embed = project.lpips_embedding("vgg", variables, 16)
+  out = project.project(g, v, targets, o, lpips_embed=embed)
+  start = latent_space.statistics(g, v, "z")[0]
+  start_images = latent_space.decode(g, v, "z", jnp.broadcast_to(start, out["latents"].shape))
+  before = np.asarray(lpips.distance(variables, start_images, targets, "vgg"))
+  after = np.asarray(lpips.distance(variables, out["images"], targets, "vgg"))
+  np.testing.assert_allclose(out["loss"], after, rtol=1e-4, atol=1e-6)
+  assert np.all(after < 0.5 * before), (after, before)
+  with pytest.raises(UsageError, match="needs the LPIPS weights"):
+    project.project(g, v, targets, o)

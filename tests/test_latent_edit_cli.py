@@ -103,7 +103,9 @@ def test_project_refusals(run, images, tmp_path, capsys):
   for extra, message in ((["--space", "w"], "not one of this generator's"),
                          (["--labels", "1"], "class-conditional"),
                          (["--steps", "0"], "--steps"),
-                         (["--perceptual-weight", "1"], "needs --vgg19")):
+                         (["--perceptual-weight", "1"], "needs --vgg19"),
+                         (["--lpips-weight", "1"], "needs --lpips"),
+                         (["--pixel-weight", "0"], "distance is empty")):
     assert cli.main([*base, *extra]) == 2
     _one_error(capsys, message)
     assert not out.exists()
@@ -159,3 +161,28 @@ def test_held_out_judge(run, tmp_path):
     rate = rows[strength]["edit_to_target"]
     assert (rate is None) == (pairs["evaluated"] == 0) and (rate is None or 0 <= rate <= 1)
   assert np.asarray(Image.open(tmp_path / "g.png")).shape == (7 * 18 + 2, 11 * 18 + 2)
+
+
+def test_project_with_lpips_weights_from_an_npz(run, images, tmp_path, capsys):
+  """--lpips with an .npz of `jaxgan convert lpips` (no torch needed): NVIDIA's loss,
+  LPIPS alone; the saved loss is the reconstructions' LPIPS against the targets."""
+  from jaxgan.edit.translate import load_image
+  from jaxgan.metrics import lpips
+  from fixtures.make_lpips_fixture import write_seeded_npz
+  weights = tmp_path / "vgg.npz"
+  write_seeded_npz(weights, "vgg")
+  out = tmp_path / "proj"
+  assert cli.main(["project", "--workdir", run, "--input", images, "--out", str(out),
+                   "--steps", "5", "--lpips", str(weights), "--pixel-weight", "0"]) == 0
+  capsys.readouterr()
+  with np.load(out / "latents.npz") as f:
+    names, loss = f["names"].tolist(), f["loss"]
+  net, variables = lpips.load(str(weights))
+  recon = np.stack([np.asarray(Image.open(out / n), np.float32)[..., None] / 127.5 - 1
+                    for n in names])
+  targets = np.stack([load_image(os.path.join(images, n), 16, 1) for n in names])
+  # The PNGs are 8-bit: the saved float loss and the PNGs' LPIPS agree to rounding.
+  np.testing.assert_allclose(loss, lpips.distance(variables, recon, targets, net), atol=0.02)
+  assert cli.main(["project", "--workdir", run, "--input", images, "--out", str(tmp_path / "o2"),
+                   "--lpips", str(weights), "--lpips-weight", "0"]) == 2
+  _one_error(capsys, "--lpips is given but --lpips-weight is 0")

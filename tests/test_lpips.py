@@ -124,3 +124,49 @@ def test_load_reads_pth_files(tmp_path):
   if lpips.packaged_lin_path("alex") is None:
     with pytest.raises(UsageError, match="no LPIPS lin weights"):
       lpips.load(str(trunk_path))
+
+
+def test_smallest_images_each_net_takes(tmp_path):
+  """MIN_SIZE is the smallest side whose deepest tap is not empty: one pixel less is
+  refused in one line (a silent mean over an empty map would be NaN)."""
+  from fixtures.make_lpips_fixture import write_seeded_npz
+  for net in NETS:
+    write_seeded_npz(tmp_path / f"{net}.npz", net)
+    dist = lpips.Distance.from_files(str(tmp_path / f"{net}.npz"))
+    side = lpips.MIN_SIZE[net]
+    a = np.random.default_rng(0).integers(0, 256, (1, side, side + 5, 3), dtype=np.uint8)
+    b = np.random.default_rng(1).integers(0, 256, (1, side, side + 5, 3), dtype=np.uint8)
+    value = dist(a, b)
+    assert value.shape == (1,) and np.isfinite(value[0]) and value[0] > 0
+    last = lpips.LPIPS(net).apply(dist.variables, jnp.asarray(a[:, :side, :side], jnp.float32),
+                                  method="taps")[-1]
+    assert min(last.shape[1:3]) == 1, net
+    with pytest.raises(UsageError, match=f"at least {side} pixels a side; these are {side - 1}"):
+      dist(a[:, 1:], b[:, 1:])
+
+
+def test_convert_merges_trunk_and_lin_into_one_npz(tmp_path, capsys):
+  """`jaxgan convert lpips`: separate trunk and lin files (here .npz, so no torch) -> one
+  .npz that loads to the same variables; bad output names are refused before writing."""
+  from jaxgan import cli
+  trunk, lin = seeded_state_dicts("alex")
+  np.savez(tmp_path / "trunk.npz", classifier_dropped=np.zeros(1), **trunk)
+  np.savez(tmp_path / "lin.npz", **lin)
+  out = tmp_path / "alex_lpips.npz"
+  assert cli.main(["convert", "lpips", "--trunk", str(tmp_path / "trunk.npz"),
+                   "--lin", str(tmp_path / "lin.npz"), "--out", str(out)]) == 0
+  assert "LPIPS (alex)" in capsys.readouterr().out
+  with np.load(out) as f:
+    assert sorted(f.files) == sorted([*trunk, *lin])
+  net, variables = lpips.load(str(out))
+  assert net == "alex"
+  jax.tree_util.tree_map(np.testing.assert_array_equal, variables,
+                         lpips.variables_from_state_dicts(trunk, lin))
+  assert cli.main(["convert", "lpips", "--trunk", str(tmp_path / "trunk.npz"),
+                   "--lin", str(tmp_path / "lin.npz"), "--out", str(tmp_path / "x.pth")]) == 2
+  assert "--out must name a .npz file" in capsys.readouterr().err
+  if lpips.packaged_lin_path("alex") is None:
+    assert cli.main(["convert", "lpips", "--trunk", str(tmp_path / "trunk.npz"),
+                     "--out", str(tmp_path / "y.npz")]) == 2
+    assert "holds no LPIPS lin weights" in capsys.readouterr().err
+  assert not (tmp_path / "x.pth").exists() and not (tmp_path / "y.npz").exists()

@@ -126,10 +126,13 @@ def test_eval_judges_held_out_pairs_as_computed_by_hand(trained, tmp_path, capsy
   from jaxgan.metrics.frechet import frechet_distance, gaussian_stats
   from jaxgan.metrics.features import extract_features
   from jaxgan.train.translation_step import translate
+  from jaxgan.metrics import lpips
+  from fixtures.make_lpips_fixture import write_seeded_npz
   workdir, out = str(trained / "straight"), tmp_path / "eval.json"
+  write_seeded_npz(tmp_path / "lpips_vgg.npz", "vgg")  # VGG16: 16-pixel images suffice
   assert cli.main(["eval", "--workdir", workdir, "--split", "train[1790:]", "--num", "5",
-                   "--batch-size", "4", "--metrics", "fid,kid,l1,psnr,ssim",
-                   "--out", str(out)]) == 0
+                   "--batch-size", "4", "--metrics", "fid,kid,l1,psnr,ssim,lpips",
+                   "--lpips", str(tmp_path / "lpips_vgg.npz"), "--out", str(out)]) == 0
   assert "pix2pix on edges2digits/train[1790:]" in capsys.readouterr().out
   result = json.loads(out.read_text())
   m = result["metrics"]
@@ -150,6 +153,9 @@ def test_eval_judges_held_out_pairs_as_computed_by_hand(trained, tmp_path, capsy
   f_fake, f_real = extract_features(net, fake)[0], extract_features(net, real)[0]
   fid = frechet_distance(*gaussian_stats(f_fake), *gaussian_stats(f_real))
   np.testing.assert_allclose(m["fid"], fid, rtol=1e-3)
+  net, variables = lpips.load(str(tmp_path / "lpips_vgg.npz"))
+  d = lpips.distance(variables, fake / 127.5 - 1.0, real / 127.5 - 1.0, net)
+  np.testing.assert_allclose(m["lpips"], np.mean(d), rtol=1e-5)
   assert 0 < m["l1"] < 1 and m["ssim"] < 1 and np.isfinite(m["kid"])
 
 
@@ -157,19 +163,22 @@ def test_periodic_eval_of_held_out_pairs_keeps_the_best_psnr(trained, tmp_path, 
   """eval.every_steps on a pix2pix run: the held-out figures join the logged rows, the
   checkpoint of the highest PSNR is kept, and the last row's figures are `jaxgan eval`'s."""
   import json
-  wd = tmp_path / "run"
+  from fixtures.make_lpips_fixture import write_seeded_npz
+  wd, weights = tmp_path / "run", tmp_path / "vgg.npz"
+  write_seeded_npz(weights, "vgg")
   assert _train(wd, tfds_dir, 4, "--config.eval.every_steps=2", "--config.eval.num_samples=6",
-                "--config.eval.metrics=fid,psnr,ssim", "--config.eval.split=train[1790:]",
-                "--config.eval.keep_best=psnr", "--config.eval.batch_size=4") == 0
+                "--config.eval.metrics=fid,psnr,ssim,lpips", "--config.eval.split=train[1790:]",
+                "--config.eval.keep_best=psnr", "--config.eval.batch_size=4",
+                f"--config.eval.lpips={weights}") == 0
   rows = _rows(wd)
   psnr = {step: rows[step]["eval/digits/psnr"] for step in (2, 4)}
   best = json.loads((wd / "best" / "best.json").read_text())
   assert best["step"] == max(psnr, key=psnr.get) and best["value"] == max(psnr.values())
   assert cli.main(["eval", "--workdir", str(wd), "--split", "train[1790:]", "--num", "6",
-                   "--batch-size", "4", "--metrics", "fid,psnr,ssim",
-                   "--out", str(tmp_path / "e.json")]) == 0
+                   "--batch-size", "4", "--metrics", "fid,psnr,ssim,lpips", "--lpips",
+                   str(weights), "--out", str(tmp_path / "e.json")]) == 0
   m = json.loads((tmp_path / "e.json").read_text())["metrics"]
-  for key in ("fid", "psnr", "ssim"):
+  for key in ("fid", "psnr", "ssim", "lpips"):
     assert rows[4][f"eval/digits/{key}"] == pytest.approx(m[key], rel=1e-6), key
 
 

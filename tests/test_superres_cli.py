@@ -70,6 +70,30 @@ def test_upscale_writes_4x_images_and_evaluates(trained, tmp_path, capsys):
   assert np.asarray(Image.open(tmp_path / "ev" / "0.png")).shape == (20, 84, 3)
 
 
+def test_upscale_evaluate_reports_lpips_on_the_shaved_rgb(trained, tmp_path, capsys):
+  """--lpips: LPIPS of model and bicubic against the ground truth, `scale` pixels shaved,
+  recomputed here from the written panels; an image too small for the net gets none."""
+  from jaxgan.metrics import lpips
+  from fixtures.make_lpips_fixture import write_seeded_npz
+  write_seeded_npz(tmp_path / "vgg.npz", "vgg")
+  photos = _photos(tmp_path / "in", sizes=((40, 44), (20, 28)))
+  base = ["upscale", "--workdir", str(trained / "gan"), "--input", str(photos), "--out"]
+  assert cli.main(base + [str(tmp_path / "ev"), "--evaluate", "--panels",
+                          "--lpips", str(tmp_path / "vgg.npz")]) == 0
+  text = capsys.readouterr().out
+  assert text.count("LPIPS") == 2 and "mean LPIPS" in text  # 0.png's row and the mean
+  panel = np.asarray(Image.open(tmp_path / "ev" / "0.png"))  # bicubic | model | original
+  base_img, sr, truth = (panel[:, i * 44:(i + 1) * 44][None, 4:-4, 4:-4] for i in range(3))
+  net, variables = lpips.load(str(tmp_path / "vgg.npz"))
+  to_unit = lambda a: a.astype(np.float32) / 127.5 - 1
+  want = lpips.distance(variables, to_unit(sr), to_unit(truth), net)
+  want_bicubic = lpips.distance(variables, to_unit(base_img), to_unit(truth), net)
+  row = next(line for line in text.splitlines() if line.startswith(str(photos / "0.png")))
+  assert f"LPIPS {float(want[0]):.4f} (bicubic {float(want_bicubic[0]):.4f})" in row
+  assert cli.main(base + [str(tmp_path / "no"), "--lpips", str(tmp_path / "vgg.npz")]) == 2
+  assert "it needs --evaluate" in capsys.readouterr().err
+
+
 def test_tiles_equal_the_whole_image_away_from_the_border(trained):
   from jaxgan.generate import load_run
   from jaxgan.train.superres_step import upscale as g_upscale
@@ -112,6 +136,15 @@ def test_eval_reports_the_sr_protocol_beside_bicubic(trained, tmp_path, capsys):
   # 16-pixel patches shaved by 4 leave 8: too small for SSIM's window, said in one line.
   assert cli.main(["eval", "--workdir", workdir, "--metrics", "ssim"]) == 2
   assert "at least 11 pixels" in capsys.readouterr().err
+  # LPIPS: its weights are asked for, and 8 pixels are too few for VGG16's last tap.
+  assert cli.main(["eval", "--workdir", workdir, "--metrics", "lpips"]) == 2
+  assert "metric 'lpips' needs its weights: --lpips FILE" in capsys.readouterr().err
+  from fixtures.make_lpips_fixture import write_seeded_npz
+  write_seeded_npz(tmp_path / "vgg.npz", "vgg")
+  assert cli.main(["eval", "--workdir", workdir, "--metrics", "lpips",
+                   "--lpips", str(tmp_path / "vgg.npz")]) == 2
+  assert "needs images of at least 16 pixels a side after the SR shave; these are 8" in \
+      capsys.readouterr().err
 
 
 def test_refusals(trained, tmp_path, tfds_dir, capsys):

@@ -59,6 +59,7 @@ def _save_npz_atomic(path: str, **arrays) -> None:
 
 def project_files(workdir: str, input_path: str, out_dir: str, options, *,
                   labels: list[int] | None = None, perceptual_weights: str | None = None,
+                  lpips: str | None = None, lpips_lin: str | None = None,
                   panels: bool = False, overwrite: bool = False, batch_size: int = 64) -> dict:
   """Projects every image under `input_path`; writes PNGs and latents.npz into `out_dir`
   (nothing is written when an output exists and not `overwrite`). Returns the npz's arrays."""
@@ -70,6 +71,7 @@ def project_files(workdir: str, input_path: str, out_dir: str, options, *,
   files_lib.refuse_existing([latents_path], overwrite)
   config, generator, variables, step = load_noise_generator(workdir)
   perceptual = _perceptual(perceptual_weights, options, config.channels)
+  lpips_embed = _lpips(lpips, lpips_lin, options, config.image_size)
   label_array = None
   if labels is not None:
     num_classes = sampling.num_classes(generator)
@@ -81,7 +83,8 @@ def project_files(workdir: str, input_path: str, out_dir: str, options, *,
     label_array = np.resize(np.asarray(labels, np.int32), len(files))
   targets = np.stack([load_image(f, config.image_size, config.channels) for f in files])
   result = project_lib.project(generator, variables, targets, options, labels=label_array,
-                               perceptual=perceptual, batch_size=batch_size)
+                               perceptual=perceptual, lpips_embed=lpips_embed,
+                               batch_size=batch_size)
   for out_path, target, image in zip(outputs, targets, result["images"]):
     files_lib.write_png(out_path, np.concatenate([target, image], axis=1) if panels else image)
   root = os.path.expanduser(input_path)
@@ -109,6 +112,21 @@ def _perceptual(path: str | None, options, channels: int):
   variables = read_vgg19(os.path.expanduser(path), "conv4_4", "--vgg19")
   net = vgg.VGG19Features("conv4_4")
   return lambda x: net.apply(variables, x if channels == 3 else jnp.repeat(x, 3, axis=-1))
+
+
+def _lpips(path: str | None, lin_path: str | None, options, size: int):
+  """The LPIPS embedding of the projector's distance (NVIDIA's: VGG16 weights)."""
+  if options.lpips_weight <= 0:
+    if path:
+      raise UsageError("--lpips is given but --lpips-weight is 0")
+    return None
+  if not path:
+    raise UsageError("--lpips-weight needs --lpips: torchvision's vgg16-397923af.pth (NVIDIA's "
+                     "projector) or alexnet-owt-7be5be79.pth, or an .npz of `jaxgan convert "
+                     "lpips`; a random net measures nothing")
+  from jaxgan.metrics import lpips
+  net, variables = lpips.load(path, lin_path)
+  return project_lib.lpips_embedding(net, variables, size)
 
 
 def read_latents(path: str) -> dict:

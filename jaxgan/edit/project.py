@@ -4,8 +4,10 @@ The optimiser is NVIDIA's StyleGAN2-ADA projector (projector.py): Adam (0.9, 0.9
 latent from the space's mean, learning rate ramped up over the first 5% of the steps and
 down by a half cosine over the last 25%, and Gaussian noise added to the latent, scaled by
 the space's spread and decaying quadratically to 0 at 75% of the steps. Their distance is
-LPIPS (VGG16 weights trained on human judgements, not available here); ours is pixel MSE
-plus, with VGG19 weights given, a perceptual term (Image2StyleGAN's MSE + VGG recipe).
+LPIPS on VGG16 (images larger than 256 pixels area-downsampled to 256 first): here with
+LPIPS weights given (`lpips_weight`; `pixel_weight=0` for their loss alone), beside pixel
+MSE and, with VGG19 weights, Image2StyleGAN's perceptual term. The targets' features are
+computed once, outside the optimisation loop.
 
 Differences for generators without W (DCGAN, SNGAN ResNets): the latent is z, started from
 `restarts` draws of the prior (the landscape has many poor minima; the best is kept), with
@@ -41,6 +43,8 @@ class ProjectOptions:
   restarts: int = 1                  # random starts per image (z); the best one is kept
   prior_weight: float = 0.0          # z only: weight of (||z||^2 / d - 1)^2
   perceptual_weight: float = 0.0     # > 0 needs VGG19 variables
+  lpips_weight: float = 0.0          # > 0 needs LPIPS variables (NVIDIA's distance)
+  pixel_weight: float = 1.0          # pixel MSE's weight (NVIDIA's projector: 0)
   seed: int = 0
 
 
@@ -64,18 +68,59 @@ def check_options(options: ProjectOptions) -> None:
     raise UsageError(f"--restarts must be at least 1, got {options.restarts}")
   if options.learning_rate <= 0:
     raise UsageError(f"--learning-rate must be positive, got {options.learning_rate}")
-  if min(options.prior_weight, options.perceptual_weight) < 0:
+  weights = (options.prior_weight, options.perceptual_weight, options.lpips_weight,
+             options.pixel_weight)
+  if min(weights) < 0:
     raise UsageError("loss weights must not be negative")
+  if options.pixel_weight + options.perceptual_weight + options.lpips_weight <= 0:
+    raise UsageError("the distance is empty: give a positive pixel, perceptual or LPIPS weight")
 
 
-def reconstruction_loss(images: jax.Array, targets: jax.Array, *, perceptual=None,
-                        perceptual_weight: float = 0.0) -> jax.Array:
-  """Per-image distance (B,): pixel MSE on [-1, 1] (+ weight * VGG feature MSE)."""
-  loss = jnp.mean((images - targets) ** 2, axis=(1, 2, 3))
-  if perceptual is not None and perceptual_weight > 0:
-    fx, ft = perceptual(images), perceptual(targets)
-    loss = loss + perceptual_weight * jnp.mean((fx - ft) ** 2, axis=(1, 2, 3))
-  return loss
+class Distance:
+  """The projection's per-image distance (B,) between images and their targets:
+  pixel_weight * MSE on [-1, 1] + perceptual_weight * VGG feature MSE + lpips_weight *
+  LPIPS. `perceptual`, `lpips_embed`: image -> features functions (None: term off);
+  LPIPS is the squared distance of embeddings (jaxgan.metrics.lpips.LPIPS.embed)."""
+
+  def __init__(self, options: ProjectOptions, perceptual=None, lpips_embed=None):
+    self.pixel = options.pixel_weight
+    self.perceptual = perceptual if options.perceptual_weight > 0 else None
+    self.lpips = lpips_embed if options.lpips_weight > 0 else None
+    self.perceptual_weight, self.lpips_weight = options.perceptual_weight, options.lpips_weight
+
+  def target_features(self, targets: jax.Array) -> dict:
+    """What the distance needs of the targets, computed once per optimisation."""
+    out = {"pixels": targets}
+    if self.perceptual is not None:
+      out["vgg"] = self.perceptual(targets)
+    if self.lpips is not None:
+      out["lpips"] = self.lpips(targets)
+    return out
+
+  def __call__(self, images: jax.Array, target: dict) -> jax.Array:
+    loss = self.pixel * jnp.mean((images - target["pixels"]) ** 2, axis=(1, 2, 3))
+    if self.perceptual is not None:
+      fx = self.perceptual(images)
+      loss = loss + self.perceptual_weight * jnp.mean((fx - target["vgg"]) ** 2, axis=(1, 2, 3))
+    if self.lpips is not None:
+      loss = loss + self.lpips_weight * jnp.sum((self.lpips(images) - target["lpips"]) ** 2, 1)
+    return loss
+
+
+def lpips_embedding(net: str, variables, size: int):
+  """image -> LPIPS embedding for the projector: as NVIDIA's, images larger than 256
+  pixels are area-downsampled (by the whole factor) to at most 256 first."""
+  from jaxgan.metrics.lpips import LPIPS, check_size
+  factor = max(1, size // 256)
+  check_size(net, size // factor, " (the projector's images)")
+  model = LPIPS(net)
+
+  def embed(x):
+    if factor > 1:
+      b, h, w, c = x.shape
+      x = x.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+    return model.apply(variables, x, method="embed")  # grey: repeated to RGB inside
+  return embed
 
 
 def _candidates(num_images: int, restarts: int, num_classes: int, labels):
@@ -94,25 +139,26 @@ def _candidates(num_images: int, restarts: int, num_classes: int, labels):
 
 
 def make_projector(generator, space: str, options: ProjectOptions, spread: float,
-                   perceptual=None):
+                   perceptual=None, lpips_embed=None):
   """jitted (variables, targets (B, H, W, C), start latents, labels, ids (B,), key) ->
   (latents, final per-candidate loss), the whole optimisation in one compiled loop.
   `ids` (image index x restarts + restart) seed the latent noise: a candidate's result
   depends on neither its batch nor the classes tried beside it."""
   tx = optax.adam(lambda s: learning_rate(options, s), b1=0.9, b2=0.999)
   d = generator.latent_dim
+  distance = Distance(options, perceptual, lpips_embed)
 
   def loss_fn(latents, variables, targets, labels, noise):
     images = latent_space.decode(generator, variables, space, latents + noise, labels)
-    per = reconstruction_loss(images, targets, perceptual=perceptual,
-                              perceptual_weight=options.perceptual_weight)
+    per = distance(images, targets)
     if space == "z" and options.prior_weight > 0:
       per = per + options.prior_weight * (jnp.sum(latents ** 2, axis=1) / d - 1.0) ** 2
     return jnp.sum(per)
 
   @jax.jit
-  def project(variables, targets, start, labels, ids, key):
+  def project(variables, target_images, start, labels, ids, key):
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(ids)
+    targets = distance.target_features(target_images)
 
     def body(step, carry):
       latents, opt_state = carry
@@ -124,14 +170,13 @@ def make_projector(generator, space: str, options: ProjectOptions, spread: float
 
     latents, _ = jax.lax.fori_loop(0, options.num_steps, body, (start, tx.init(start)))
     images = latent_space.decode(generator, variables, space, latents, labels)
-    return latents, reconstruction_loss(images, targets, perceptual=perceptual,
-                                        perceptual_weight=options.perceptual_weight)
+    return latents, distance(images, targets)
 
   return project
 
 
 def project(generator, variables, targets: np.ndarray, options: ProjectOptions, *,
-            labels=None, perceptual=None, batch_size: int = 64) -> dict:
+            labels=None, perceptual=None, lpips_embed=None, batch_size: int = 64) -> dict:
   """Projects float (N, H, W, C) targets in [-1, 1] into the generator's latent space.
 
   Returns {"space", "latents" (N, *shape), "labels" (N,) or None, "loss" (N,): the final
@@ -150,10 +195,14 @@ def project(generator, variables, targets: np.ndarray, options: ProjectOptions, 
   draws = latent_space.sample(generator, variables, space, options.seed + 1,
                               np.arange(options.restarts))
   starts = jnp.where((restart == 0).reshape(-1, *[1] * mean.ndim), mean, draws[restart])
-  run = make_projector(generator, space, options, spread, perceptual)
+  if options.lpips_weight > 0 and lpips_embed is None:
+    raise UsageError("--lpips-weight needs the LPIPS weights (--lpips FILE)")
+  run = make_projector(generator, space, options, spread, perceptual, lpips_embed)
   key = jax.random.PRNGKey(options.seed)
   per_image = len(image) // max(len(targets), 1)
-  chunk = max(1, batch_size // per_image) * per_image  # whole images per chunk
+  # Whole images per chunk, and no more rows than there are candidates (padding rows cost
+  # a full generator + distance evaluation per step each).
+  chunk = min(max(1, batch_size // per_image) * per_image, len(image))
   latents, losses = [], []
   for start in range(0, len(image), chunk):
     rows = np.arange(start, start + chunk).clip(max=len(image) - 1)  # padded: one compile

@@ -13,7 +13,8 @@ a multiple of the scale, degraded as the training data are (antialiased bicubic 
 Pillow, 8-bit), upscaled, and PSNR of the result and of plain bicubic upscaling
 against the original are returned: on all RGB values, and as the SR papers report it
 (on Y of rgb2ycbcr, `scale` border pixels shaved), with SSIM on Y where the shaved image
-is at least SSIM's 11x11 window.
+is at least SSIM's 11x11 window, and with LPIPS weights given, LPIPS on RGB with the same
+border shaved (BasicSR's calculate_lpips), where the image is large enough for its net.
 """
 
 import os
@@ -35,9 +36,10 @@ def bicubic(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
-                    tile_pad: int = 16) -> tuple[np.ndarray, np.ndarray, dict]:
+                    tile_pad: int = 16, lpips=None) -> tuple[np.ndarray, np.ndarray, dict]:
   """Ground truth uint8 (H, W, C) -> (model output, bicubic output, PSNR row): cropped to
-  a multiple of the scale, downscaled by Pillow's bicubic, upscaled both ways."""
+  a multiple of the scale, downscaled by Pillow's bicubic, upscaled both ways. `lpips`: a
+  jaxgan.metrics.lpips.Distance for the row's lpips and lpips_bicubic."""
   h, w = (original.shape[0] // scale) * scale, (original.shape[1] // scale) * scale
   if h == 0 or w == 0:
     raise UsageError(f"an image of {original.shape[1]}x{original.shape[0]} is smaller than "
@@ -52,6 +54,13 @@ def evaluate_pixels(run, original: np.ndarray, scale: int, tile: int = 0,
          "ssim_y": None, "ssim_y_bicubic": None}
   if min(y_true.shape[:2]) >= 11:  # SSIM's window must fit inside the shaved image
     row["ssim_y"], row["ssim_y_bicubic"] = ssim(y_sr, y_true), ssim(y_base, y_true)
+  if lpips is not None:
+    from jaxgan.metrics.lpips import MIN_SIZE
+    shaved = [x[scale:-scale, scale:-scale][None] for x in (sr8, base, original)]
+    fits = min(shaved[2].shape[1:3]) >= MIN_SIZE[lpips.net]
+    row["lpips"], row["lpips_bicubic"] = (
+        (float(lpips(shaved[0], shaved[2])[0]), float(lpips(shaved[1], shaved[2])[0]))
+        if fits else (None, None))
   return sr8, base, row
 
 
@@ -88,17 +97,25 @@ def tiles(lr: np.ndarray, run, scale: int, tile: int, tile_pad: int) -> np.ndarr
 
 def upscale_files(workdir: str, input_path: str, out_dir: str, *, tile: int = 0,
                   tile_pad: int = 16, panels: bool = False, evaluate: bool = False,
-                  overwrite: bool = False) -> tuple[list[str], list[dict]]:
+                  overwrite: bool = False, lpips: str | None = None,
+                  lpips_lin: str | None = None) -> tuple[list[str], list[dict]]:
   """Upscales every image under `input_path` into `out_dir`.
 
   Returns:
     (written paths, per-image rows {file, psnr, psnr_bicubic, psnr_y, psnr_y_bicubic,
-    ssim_y, ssim_y_bicubic (None for images too small)} when `evaluate`).
+    ssim_y, ssim_y_bicubic (None for images too small), and with the LPIPS weights `lpips`
+    (and `lpips_lin`) given, lpips, lpips_bicubic} when `evaluate`).
   Refuses (UsageError, before writing anything) to replace existing files unless
   `overwrite`. With `panels`, each PNG shows bicubic | model [| original].
   """
   if tile < 0 or tile_pad < 0:
     raise UsageError(f"--tile and --tile-pad must be >= 0, got {tile} and {tile_pad}")
+  if lpips and not evaluate:
+    raise UsageError("--lpips measures against ground truth: it needs --evaluate")
+  distance = None
+  if lpips:
+    from jaxgan.metrics.lpips import Distance
+    distance = Distance.from_files(lpips, lpips_lin)
   files = files_lib.list_inputs(input_path)
   outputs = files_lib.output_paths(files, input_path, out_dir, overwrite)
   from jaxgan.generate import load_run
@@ -117,7 +134,7 @@ def upscale_files(workdir: str, input_path: str, out_dir: str, *, tile: int = 0,
   for path, out_path in zip(files, outputs):
     pixels = files_lib.read_pixels(path, channels)
     if evaluate:
-      sr8, base, row = evaluate_pixels(run, pixels, scale, tile, tile_pad)
+      sr8, base, row = evaluate_pixels(run, pixels, scale, tile, tile_pad, distance)
       rows.append({"file": path, **row})
       h, w = sr8.shape[:2]
       shown = [base, sr8, pixels[:h, :w]]

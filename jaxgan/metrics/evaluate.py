@@ -132,7 +132,8 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
                  real_count: int | None = reference.DEFAULT_MAX_COUNT,
                  inception_weights: str | None = None, data_dir: str | None = None,
                  dataset: str | None = None, split: str | None = None,
-                 mode: str = "auto") -> dict:
+                 mode: str = "auto", lpips: str | None = None,
+                 lpips_lin: str | None = None) -> dict:
   """`jaxgan eval`: metrics of the latest checkpoint of `workdir`'s generator.
 
   Args:
@@ -150,6 +151,8 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
       reference statistics' data, e.g. the whole set for a run trained on a subset, as the
       ADA paper reports FID; image-to-image runs: image_runs.select_data).
     mode: the translation inference mode (image-to-image runs).
+    lpips, lpips_lin: the LPIPS weights (jaxgan.metrics.lpips.load) for the `lpips`
+      metric; given with the default metrics, lpips joins them.
   Returns:
     {"workdir", "step", "features", "dataset", "split", "metrics": {...}} (image-to-image
     runs: also "task" and what its protocol depends on).
@@ -162,6 +165,12 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
   # default set of metrics has a distribution metric.
   net = (feature_nets.load_feature_net(features, inception_weights=inception_weights)
          if names is None or any(n in METRICS for n in names) else None)
+  distance = None
+  if lpips or (names and "lpips" in names):
+    from jaxgan.metrics import lpips as lpips_lib
+    if not lpips:
+      raise UsageError("metric 'lpips' needs its weights: --lpips FILE")
+    distance = lpips_lib.Distance.from_files(lpips, lpips_lin)
   from jaxgan.generate import load_run
   config, gan, state = load_run(workdir)
   from jaxgan.train import build
@@ -169,10 +178,12 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
     config.data_dir = data_dir
   if build.is_image_model(config):
     image_runs.select_data(config, gan, dataset=dataset, split=split)
-    names = image_runs.default_metrics(gan) if names is None else names
+    if names is None:
+      names = image_runs.default_metrics(gan) + (["lpips"] if distance and gan.cycle is None
+                                                 else [])
     result = image_runs.evaluate_image_run(config, gan, state, metrics=names, num=num, net=net,
                                            batch_size=batch_size or image_runs.BATCH_SIZE,
-                                           seed=seed, mode=mode)
+                                           seed=seed, mode=mode, lpips=distance)
     return {"workdir": workdir, "step": int(np.asarray(state.step)),
             "features": net.name if net else None, **_data_fields(config, gan), **result}
   if dataset:

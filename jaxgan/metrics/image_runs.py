@@ -7,11 +7,13 @@ one is given), as `jaxgan translate|upscale|inpaint` would apply it, and judged:
     targets; CycleGAN A->B: domain B's images; SR: the high-resolution patches;
     inpainting: the complete images), as the translation (CUT, CycleGAN follow-ups) and
     inpainting papers report FID;
-  full-reference metrics (l1, psnr, ssim; jaxgan.metrics.full_reference): each output
-    against its own ground truth, the mean over images. SR takes them on Y with the
-    scale shaved off the border (the SR papers' protocol) and adds the same figures for
-    plain bicubic upscaling (`*_bicubic`), the baseline every SR table starts from.
-    CycleGAN's domains are unpaired: it has no ground truth.
+  full-reference metrics (l1, psnr, ssim; jaxgan.metrics.full_reference; lpips,
+    jaxgan.metrics.lpips, with its weights given): each output against its own ground
+    truth, the mean over images. SR takes l1/psnr/ssim on Y with the scale shaved off the
+    border (the SR papers' protocol), LPIPS on RGB with the same border shaved (as
+    BasicSR), and adds the same figures for plain bicubic upscaling (`*_bicubic`), the
+    baseline every SR table starts from. CycleGAN's domains are unpaired: it has no
+    ground truth.
 
 What goes in, per model (all deterministic: the same numbers on every call):
   pix2pix   the split's pairs resized to image_size (no jitter), the run's inference
@@ -32,11 +34,13 @@ import numpy as np
 from jaxgan import images as image_lib
 from jaxgan.errors import UsageError
 from jaxgan.metrics import evaluate, feature_nets, full_reference
+from jaxgan.metrics import lpips as lpips_lib
 from jaxgan.metrics import features as features_lib
 from jaxgan.metrics.frechet import gaussian_stats
 from jaxgan.metrics.reference import ReferenceStats
 
-METRICS = evaluate.METRICS + full_reference.METRICS
+GROUND_TRUTH = full_reference.METRICS + ("lpips",)  # each output against its own truth
+METRICS = evaluate.METRICS + GROUND_TRUTH
 BATCH_SIZE = 32  # `jaxgan eval`'s default for these runs: full-size activations in G
 
 
@@ -44,7 +48,7 @@ def parse_metrics(text: str | Sequence[str]) -> list[str]:
   """'fid,l1' -> ['fid', 'l1']; UsageError naming the valid ones otherwise."""
   return evaluate.parse_metrics(
       text, valid=METRICS,
-      hint=f" (image-to-image runs also: {', '.join(full_reference.METRICS)})")
+      hint=f" (image-to-image runs also: {', '.join(GROUND_TRUTH)})")
 
 
 def default_metrics(gan) -> list[str]:
@@ -107,17 +111,26 @@ class _Direction:
 
 
 def judge(direction: _Direction, weights, metrics: Sequence[str],
-          extractor: features_lib.Extractor | None) -> dict[str, float]:
+          extractor: features_lib.Extractor | None,
+          lpips: lpips_lib.Distance | None = None) -> dict[str, float]:
   """The metrics of one direction: distribution metrics from two streaming passes
   (outputs, then real images), full-reference ones batch by batch during the first."""
   dist = [m for m in metrics if m in evaluate.METRICS]
-  full = [m for m in metrics if m in full_reference.METRICS]
+  full = [m for m in metrics if m in GROUND_TRUTH]
+  pixel = [m for m in full if m in full_reference.METRICS]
   rows = {m: [] for m in full}
   base_rows = {m: [] for m in full}
 
   def add(into, images8, truth8):
-    for m, v in full_reference.batch_values(full, images8, truth8, direction.sr_scale).items():
-      into[m].extend(v)
+    if pixel:
+      values = full_reference.batch_values(pixel, images8, truth8, direction.sr_scale)
+      for m, v in values.items():
+        into[m].extend(v)
+    if "lpips" in full:
+      s = direction.sr_scale
+      if s:  # the SR border shaved, as for the other metrics; RGB, not Y
+        images8, truth8 = images8[:, s:-s, s:-s], truth8[:, s:-s, s:-s]
+      into["lpips"].extend(lpips(images8, truth8))
 
   def outputs() -> Iterator[np.ndarray]:
     for inputs, truth, start in direction.batches():
@@ -262,6 +275,7 @@ class ImageRunJudge:
     metrics: names from METRICS; None: default_metrics.
     num: judge at most the first `num` examples (per domain for CycleGAN).
     net: the feature network of the distribution metrics (None if there are none).
+    lpips: the `lpips` metric's network (jaxgan.metrics.lpips.Distance).
     batch_size: images per generator and feature step.
     seed: pix2pix's dropout in "paper" mode; DeepFill's holes.
     mode: translation inference mode ("auto", "paper", "eval").
@@ -269,10 +283,10 @@ class ImageRunJudge:
 
   def __init__(self, config, gan, *, metrics: Sequence[str] | None, num: int,
                net: feature_nets.FeatureNet | None, batch_size: int = 100, seed: int = 0,
-               mode: str = "auto"):
+               mode: str = "auto", lpips: lpips_lib.Distance | None = None):
     from jaxgan.train.translation_step import INFERENCE_MODES
     self.metrics = default_metrics(gan) if metrics is None else list(metrics)
-    full = [m for m in self.metrics if m in full_reference.METRICS]
+    full = [m for m in self.metrics if m in GROUND_TRUTH]
     if full and gan.cycle is not None:
       raise UsageError(f"metric {full[0]!r} compares each output with its ground truth; a "
                        "CycleGAN run's domains are unpaired (use fid, kid, is, pr)")
@@ -283,6 +297,14 @@ class ImageRunJudge:
       raise UsageError(f"ssim's 11x11 window needs images of at least 11 pixels a side"
                        f"{' after the SR shave' if shaved else ''}; this run's are "
                        f"{config.image_size - shaved}")
+    if "lpips" in self.metrics:
+      if lpips is None:
+        raise UsageError("metric 'lpips' needs its weights: --lpips FILE (torchvision's "
+                         "alexnet-owt-7be5be79.pth or vgg16-397923af.pth, or an .npz of "
+                         "`jaxgan convert lpips`; periodic evaluation: eval.lpips)")
+      lpips_lib.check_size(lpips.net, config.image_size - shaved,
+                           " after the SR shave" if shaved else "")
+    self.lpips = lpips
     if gan.cycle is not None:
       self.task, build = "cyclegan", _cycle_directions
     elif gan.superres is not None:
@@ -305,7 +327,8 @@ class ImageRunJudge:
     values = {}
     for name, direction in self.directions.items():
       prefix = f"{name}/" if name else ""
-      found = judge(direction, (params, batch_stats), self.metrics, self.extractor)
+      found = judge(direction, (params, batch_stats), self.metrics, self.extractor,
+                    self.lpips)
       values.update({prefix + k: v for k, v in found.items()})
     values["seconds"] = round(time.perf_counter() - start, 2)
     return values

@@ -16,7 +16,8 @@ Weights: the trunk from torchvision's ImageNet file (alexnet-owt-7be5be79.pth or
 vgg16-397923af.pth) and the lin weights from the `lpips` package's
 `weights/v0.1/{alex,vgg}.pth` (found automatically when the package is installed), or one
 state_dict of a whole `lpips.LPIPS` module. None of them can be downloaded here;
-`load(path)` converts copies (reading .pth files needs torch). Checked against the
+`load(path)` converts copies (reading .pth files needs torch; `jaxgan convert lpips`
+writes them once as an .npz that loads without it). Checked against the
 package's own module (tests/test_lpips.py, fixture by tests/fixtures/make_lpips_fixture.py).
 """
 
@@ -59,11 +60,21 @@ TRUNKS = {
 }
 TAPS = {"alex": (1, 4, 7, 9, 11), "vgg": (3, 8, 15, 22, 29)}
 NETS = tuple(TRUNKS)
+# The smallest side whose last tap is not empty (AlexNet: 11x11 stride-4 conv, two 3x3
+# stride-2 pools; VGG16: four 2x2 pools before relu5_3).
+MIN_SIZE = {"alex": 31, "vgg": 16}
 
 
 def _check_net(net: str) -> None:
   if net not in TRUNKS:
     raise ValueError(f"unknown LPIPS net {net!r}; valid: {', '.join(NETS)}")
+
+
+def check_size(net: str, side: int, what: str = "") -> None:
+  """UsageError when images of this side are too small for the net's deepest tap."""
+  if side < MIN_SIZE[net]:
+    raise UsageError(f"LPIPS ({net}) needs images of at least {MIN_SIZE[net]} pixels a side"
+                     f"{what}; these are {side}")
 
 
 def _safe_norm(h: jax.Array) -> jax.Array:
@@ -195,14 +206,20 @@ def variables_from_state_dicts(trunk: dict, lin: dict, net: str | None = None) -
   return {"params": params}
 
 
-def _read_pth(path: str) -> dict:
+def read_state_dict(path: str) -> dict:
+  """NumPy arrays of a .pth state_dict (needs torch) or of an .npz of one (what
+  `jaxgan convert lpips` writes: torch's keys and layouts, no torch needed to read it)."""
+  path = os.path.expanduser(path)
   if not os.path.isfile(path):
     raise UsageError(f"LPIPS weights {path!r}: no such file")
+  if path.endswith(".npz"):
+    with np.load(path) as data:
+      return {k: data[k] for k in data.files}
   try:
     import torch
   except ImportError:
     raise UsageError(f"reading {path} needs PyTorch (pip install torch): .pth files are "
-                     "torch pickles") from None
+                     "torch pickles; or convert it once: jaxgan convert lpips") from None
   sd = torch.load(path, map_location="cpu", weights_only=True)
   sd = sd.get("state_dict", sd)
   return {k: v.float().numpy() for k, v in sd.items() if hasattr(v, "numpy")}
@@ -218,12 +235,13 @@ def packaged_lin_path(net: str) -> str | None:
   return path if os.path.isfile(path) else None
 
 
-def load(trunk_path: str, lin_path: str | None = None) -> tuple[str, dict]:
-  """(net, variables) from a trunk .pth (torchvision's AlexNet or VGG16, or a whole lpips
-  module's state_dict, which carries its lin weights) and the lin weights' .pth (default:
-  the same file if it has them, else the installed lpips package's). UsageError (one line)
-  for a missing file or a state_dict that is not one of these."""
-  trunk = _read_pth(trunk_path)
+def read(trunk_path: str, lin_path: str | None = None) -> tuple[str, dict]:
+  """(net, one state_dict with the trunk's and the lin weights, torch layouts) from a trunk
+  file (torchvision's AlexNet or VGG16, a whole lpips module's state_dict, or an .npz of
+  `jaxgan convert lpips`) and the lin weights' file (default: the trunk file if it has them,
+  else the installed lpips package's). UsageError (one line) for a missing file or a
+  state_dict that is not one of these."""
+  trunk = read_state_dict(trunk_path)
   try:
     net = infer_net(trunk)
   except ValueError as e:
@@ -233,11 +251,53 @@ def load(trunk_path: str, lin_path: str | None = None) -> tuple[str, dict]:
     if lin_path is None:
       raise UsageError(f"{trunk_path} holds no LPIPS lin weights: give the lpips package's "
                        f"weights/v0.1/{net}.pth (--lpips-lin) or pip install lpips")
-  lin = trunk if lin_path is None else _read_pth(lin_path)
+  lin = {} if lin_path is None else read_state_dict(lin_path)
+  merged = {k: v for k, v in {**trunk, **lin}.items()
+            if _FEATURES_KEY.match(k) or _SLICE_KEY.match(k) or _LIN_KEY.match(k)}
   try:
-    return net, variables_from_state_dicts(trunk, lin, net)
+    variables_from_state_dicts(merged, merged, net)  # checks every shape
   except ValueError as e:
     raise UsageError(str(e)) from None
+  return net, merged
+
+
+def load(trunk_path: str, lin_path: str | None = None) -> tuple[str, dict]:
+  """(net, Flax variables of LPIPS(net)) from the files `read` takes."""
+  net, merged = read(trunk_path, lin_path)
+  return net, variables_from_state_dicts(merged, merged, net)
+
+
+def convert(trunk_path: str, lin_path: str | None, out: str) -> str:
+  """Writes the trunk and lin weights as one .npz (atomically), readable without torch."""
+  if not out.endswith(".npz"):
+    raise UsageError(f"--out must name a .npz file, got {out!r}")
+  out = os.path.abspath(os.path.expanduser(out))
+  if not os.path.isdir(os.path.dirname(out)):
+    raise UsageError(f"output folder of {out!r} does not exist")
+  net, merged = read(trunk_path, lin_path)
+  tmp = out + ".tmp.npz"
+  np.savez(tmp, **merged)
+  os.replace(tmp, out)
+  return net
+
+
+class Distance:
+  """LPIPS of uint8 or [-1, 1] image batches against their ground truth, jitted once per
+  shape: the `lpips` metric of `jaxgan eval` and `upscale --evaluate`."""
+
+  def __init__(self, net: str, variables: dict):
+    self.net, self.variables = net, variables
+
+  @classmethod
+  def from_files(cls, trunk_path: str, lin_path: str | None = None) -> "Distance":
+    return cls(*load(trunk_path, lin_path))
+
+  def __call__(self, outputs8: np.ndarray, truths8: np.ndarray) -> np.ndarray:
+    """float64 (N,) distances of uint8 (N, H, W, C) images, as [-1, 1] (x / 127.5 - 1)."""
+    check_size(self.net, min(outputs8.shape[1:3]))
+    to_unit = lambda a: jnp.asarray(a, jnp.float32) / 127.5 - 1.0
+    return np.asarray(distance(self.variables, to_unit(outputs8), to_unit(truths8), self.net),
+                      np.float64)
 
 
 @functools.partial(jax.jit, static_argnames="net")

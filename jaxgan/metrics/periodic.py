@@ -18,7 +18,9 @@ Image-to-image runs (pix2pix, CycleGAN, SR, inpainting) are judged as `jaxgan ev
 them (jaxgan.metrics.image_runs): the generator applied to the first eval.num_samples
 examples of eval.split (default: the run's split; CycleGAN "SPLIT_A,SPLIT_B") or of
 eval.dataset, against their real images and ground truth; eval.metrics may also name
-l1, psnr, ssim (not for CycleGAN), and eval.mode is the translation inference mode.
+l1, psnr, ssim and lpips (not for CycleGAN; lpips with eval.lpips and eval.lpips_lin, the
+files `jaxgan eval --lpips/--lpips-lin` take), and eval.mode is the translation inference
+mode.
 """
 
 from typing import Callable
@@ -31,7 +33,7 @@ from jaxgan.metrics import evaluate, feature_nets, features as features_lib, ref
 DEFAULTS = dict(every_steps=0, metrics="fid,kid", num_samples=2000, features="digits",
                 batch_size=500, seed=0, keep_best="")
 # Metric keys whose best value is the highest; every other one is best lowest (fid, kid, l1).
-HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "psnr", "ssim"})
+HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "psnr", "ssim"})  # lpips: lowest
 
 
 def metric_keys(metrics) -> list[str]:
@@ -112,9 +114,13 @@ def _make_image_evaluator(config, settings) -> Callable[..., dict[str, float]]:
   _check_keep_best(settings, metrics)
   net = (feature_nets.load_feature_net(settings.features)
          if any(m in evaluate.METRICS for m in metrics) else None)
+  distance = None
+  if "lpips" in metrics and settings.get("lpips"):
+    from jaxgan.metrics import lpips as lpips_lib
+    distance = lpips_lib.Distance.from_files(settings.lpips, settings.get("lpips_lin") or None)
   judge = image_runs.ImageRunJudge(config, gan, metrics=metrics, num=settings.num_samples,
                                    net=net, batch_size=settings.batch_size, seed=settings.seed,
-                                   mode=settings.get("mode", "auto"))
+                                   mode=settings.get("mode", "auto"), lpips=distance)
   prefix = f"eval/{net.name if net else 'image'}/"
 
   def evaluator(generator_params, batch_stats) -> dict[str, float]:
