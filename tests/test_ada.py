@@ -29,9 +29,11 @@ def values(n, pipe=None, **given):
   out = {}
   for name, identity in ada.IDENTITY.items():
     v = given.get(name, identity)
-    if pipe is not None and name.replace("_pre", "").replace("_post", "") not in pipe.transforms:
+    if pipe is not None and ada.TRANSFORM_OF.get(name, name) not in pipe.transforms:
       v = identity
-    out[name] = jnp.broadcast_to(jnp.asarray(v, jnp.float32), (n, 2) if name in ada.PAIRS else (n,))
+    shape = (n, ada.WIDTHS[name]) if name in ada.WIDTHS else (n,)
+    dtype = jnp.int32 if name == "noise_seed" else jnp.float32
+    out[name] = jnp.broadcast_to(jnp.asarray(v, dtype), shape)
   return out
 
 
@@ -44,7 +46,8 @@ def nvidia_debug_values(q: float) -> dict:
               aniso=2 ** (e * ada.ANISO_STD), rotate_post=0.0, xfrac=e * ada.XFRAC_STD,
               brightness=e * ada.BRIGHTNESS_STD, contrast=2 ** (e * ada.CONTRAST_STD),
               lumaflip=np.floor(2 * q), hue=(2 * q - 1) * np.pi,
-              saturation=2 ** (e * ada.SATURATION_STD))
+              saturation=2 ** (e * ada.SATURATION_STD),
+              imgfilter=2 ** (e * ada.IMGFILTER_STD), cutout=ada.CUTOUT_SIZE, cutout_center=q)
 
 
 def images(shape, seed=0):
@@ -73,11 +76,70 @@ def test_matches_nvidia_augment_pipe(name, channels):
 
 
 @pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("name", ["filter", "cutout", "bgcfc"])
+def test_image_space_matches_nvidia_augment_pipe(name, channels):
+  """Filtering and cutout (and both after bgc) on 32x40 images; noise is random in their
+  debug mode too and is checked against its formula below instead."""
+  ref = np.load(FIXTURE)
+  x = ref[f"input_big_c{channels}"]
+  pipe = ada.AugmentPipe(ada.PIPES["bgc"] + ("imgfilter", "cutout")) if name == "bgcfc" \
+      else ada.AugmentPipe.from_name(name)
+  for q in ref["percentiles"]:
+    got = pipe.apply(jnp.asarray(x), values(len(x), pipe, **nvidia_debug_values(float(q))))
+    np.testing.assert_allclose(got, ref[f"{name}_c{channels}_q{q}"], atol=5e-5,
+                               err_msg=f"q={q}")
+
+
+def test_filter_bank_and_gains():
+  bank = ada.filter_bank()
+  assert bank.shape == (4, 43)
+  impulse = np.zeros(43)
+  impulse[21] = 1
+  np.testing.assert_allclose(bank.sum(0), impulse, atol=1e-12)  # unit gains: identity
+  np.testing.assert_allclose(bank, bank[:, ::-1], atol=1e-12)    # zero phase
+  # Octave bands: band 0 passes DC only, band 3 the highest frequencies.
+  response = np.abs(np.fft.rfft(bank, 256, axis=1))
+  assert np.argmax(response[:, 0]) == 0 and np.argmax(response[:, -1]) == 3
+  # The gains: NVIDIA's normalisation done band after band, written out here.
+  t = np.random.default_rng(0).uniform(0.3, 3.0, (5, 4))
+  power = np.asarray(ada.BAND_POWER)
+  want = np.ones((5, 4))
+  for i in range(4):
+    step = np.ones((5, 4))
+    step[:, i] = t[:, i]
+    want *= step / np.sqrt((power * step ** 2).sum(1, keepdims=True))
+  np.testing.assert_allclose(ada.band_gains(jnp.asarray(t, jnp.float32)), want, rtol=1e-5)
+
+
+def test_noise_is_its_seeds_gaussian_field_and_cutout_a_rectangle():
+  x = images((3, 10, 12, 3))
+  pipe = ada.AugmentPipe.from_name("noise")
+  v = values(3, pipe, noise=np.array([0.0, 0.1, 0.3]), noise_seed=np.array([5, 6, 7]))
+  got = np.asarray(pipe.apply(jnp.asarray(x), v))
+  np.testing.assert_array_equal(got[0], x[0])
+  for i, (sigma, seed) in enumerate(((0.1, 6), (0.3, 7)), start=1):
+    field = np.asarray(jax.random.normal(jax.random.PRNGKey(seed), (10, 12, 3)))
+    np.testing.assert_allclose(got[i], x[i] + sigma * field, atol=1e-6)
+  pipe = ada.AugmentPipe.from_name("cutout")
+  v = values(2, pipe, cutout=np.array([0.5, 0.0]), cutout_center=np.array([[0.25, 0.5], [0.5, 0.5]]))
+  got = np.asarray(pipe.apply(jnp.asarray(x[:2]), v))
+  # Centre (0.25 W, 0.5 H), half-size (3, 2.5) pixels: the pixels whose centres lie
+  # strictly inside, columns 0..5 (centres 0.5..5.5 of 0 < c < 6) and rows 3..6
+  # (3.5..6.5 of 2.5 < c < 7.5).
+  hole = np.zeros((10, 12), bool)
+  hole[3:7, 0:6] = True
+  np.testing.assert_array_equal(got[0], np.where(hole[..., None], 0.0, x[0]))
+  np.testing.assert_array_equal(got[1], x[1])
+
+
+@pytest.mark.parametrize("channels", [3, 1])
 def test_p0_is_exactly_the_identity(channels):
-  x = images((4, 12, 20, channels))
-  pipe = ada.AugmentPipe.from_name("bgc")
+  x = images((4, 24, 28, channels))
+  pipe = ada.AugmentPipe.from_name("bgcfnc")
   drawn = pipe.sample(jax.random.PRNGKey(0), 4, 0.0)
   for name, v in drawn.items():
+    if name in ("noise_seed", "cutout_center"):  # drawn always; used only with their gates
+      continue
     np.testing.assert_array_equal(v, np.full(v.shape, ada.IDENTITY[name]), err_msg=name)
   np.testing.assert_allclose(pipe.apply(jnp.asarray(x), drawn), x, atol=2e-6)
 
@@ -122,6 +184,15 @@ def test_sampling_probabilities():
   rotated = np.mean((np.asarray(drawn["rotate_pre"]) != 0) | (np.asarray(drawn["rotate_post"]) != 0))
   assert rotated == pytest.approx(p, abs=0.015)                     # pre or post, together p
   assert changed("rotate_pre") == pytest.approx(1 - np.sqrt(1 - p), abs=0.015)
+  full = ada.AugmentPipe.from_name("bgcfnc").sample(jax.random.PRNGKey(2), n, p)
+  bands = np.asarray(full["imgfilter"]) != 1.0
+  np.testing.assert_allclose(bands.mean(0), p, atol=0.015)           # each band on its own
+  assert np.mean(np.all(bands, axis=1)) == pytest.approx(p ** 4, abs=0.005)
+  for name in ("noise", "cutout"):
+    assert np.mean(np.asarray(full[name]) != 0) == pytest.approx(p, abs=0.015), name
+  assert np.unique(np.asarray(full["cutout"])).tolist() == [0.0, ada.CUTOUT_SIZE]
+  assert np.std(np.asarray(full["noise"])[np.asarray(full["noise"]) > 0]) == pytest.approx(
+      ada.NOISE_STD * np.sqrt(1 - 2 / np.pi), rel=0.05)              # |N(0, 0.1)|'s std
   # A pipeline draws only its own transforms.
   colour_only = ada.AugmentPipe.from_name("color").sample(jax.random.PRNGKey(1), 100, 1.0)
   assert np.all(np.asarray(colour_only["scale"]) == 1) and np.all(np.asarray(colour_only["xint"]) == 0)
@@ -138,8 +209,8 @@ def test_adjust_p():
 
 
 def test_unknown_pipeline_and_bad_settings_are_refused():
-  with pytest.raises(UsageError, match="unknown ADA pipeline 'bgcf'"):
-    ada.AugmentPipe.from_name("bgcf")
+  with pytest.raises(UsageError, match="unknown ADA pipeline 'bgcfx'"):
+    ada.AugmentPipe.from_name("bgcfx")
   for field, value, message in (("augment_pipe", "xyz", "unknown stylegan2.augment_pipe"),
                                 ("ada_target", 1.5, "ada_target must be in"),
                                 ("ada_interval", 0, "ada_interval must be"),
@@ -183,8 +254,9 @@ def build_extras(gan):
   return jax.device_get(init_ada_extras(gan.stylegan2))
 
 
-ADAPTIVE = dict(augment_pipe="bgc", augment_p=0.5, ada_target=0.6, ada_interval=2,
-                ada_kimg=0.32)  # 16 images x 2 steps / 320: p moves by 0.1 per interval
+# Every transform NVIDIA's pipeline has; 16 images x 2 steps / 320: p moves by 0.1 per interval.
+ADAPTIVE = dict(augment_pipe="bgcfnc", augment_p=0.5, ada_target=0.6, ada_interval=2,
+                ada_kimg=0.32)
 
 
 @pytest.fixture(scope="module")
