@@ -264,15 +264,23 @@ def adaptive_run():
   return _train(6, **ADAPTIVE)
 
 
+def _rt(rows) -> float:
+  """NVIDIA's r_t over an interval's metric rows: the mean sign of every real logit, D
+  main's each step and R1's on the steps R1 ran."""
+  signs = sum(m["d_real_sign"] + m["d_real_sign_r1"] for m in rows)
+  return signs / sum(1 + m["r1_applied"] for m in rows)
+
+
 def test_p_follows_the_sign_of_real_logits(adaptive_run):
   metrics, state, compiles = adaptive_run
   assert compiles == 1
+  assert metrics[0]["r1_applied"] == 1  # step 0 runs R1: its reals join the statistic
+  assert all(m["d_real_sign_r1"] == 0 for m in metrics if not m["r1_applied"])
   p, expected = 0.5, []
   for s, m in enumerate(metrics):
     expected.append(p)
     if s % 2 == 1:  # the end of an interval of 2 steps
-      rt = (metrics[s - 1]["d_real_sign"] + m["d_real_sign"]) / 2
-      p = max(p + np.sign(rt - 0.6) * 0.1, 0.0)
+      p = max(p + np.sign(_rt(metrics[s - 1:s + 1]) - 0.6) * 0.1, 0.0)
   np.testing.assert_allclose([m["ada_p"] for m in metrics], expected, atol=1e-6)
   assert float(state.extras["ada_p"]) == pytest.approx(p, abs=1e-6)
   assert float(state.extras["ada_count"]) == 0 and float(state.extras["ada_signs"]) == 0
@@ -296,7 +304,7 @@ def test_four_pmap_devices_equal_one(adaptive_run):
   ref, ref_state, _ = adaptive_run
   metrics, state, _ = _train(6, kind="pmap", num_devices=4, **ADAPTIVE)
   for m, r in zip(metrics, ref):
-    for k in ("d_loss", "g_loss", "d_real_sign", "ada_p"):
+    for k in ("d_loss", "g_loss", "d_real_sign", "d_real_sign_r1", "ada_p"):
       np.testing.assert_allclose(m[k], r[k], rtol=1e-4, atol=1e-5, err_msg=k)
   assert float(state.extras["ada_p"]) == pytest.approx(
       float(ref_state.extras["ada_p"]), abs=1e-6)
@@ -324,8 +332,7 @@ def test_cli_resume_keeps_p(tmp_path, tfds_dir):
   for step in range(1, 9):  # row `step` holds the metrics of step index step - 1
     assert rows[step]["ada_p"] == pytest.approx(p, abs=1e-6), step
     if step % 2 == 0:
-      rt = (rows[step - 1]["d_real_sign"] + rows[step]["d_real_sign"]) / 2
-      p = max(p + np.sign(rt - 0.99) * 0.1, 0.0)
+      p = max(p + np.sign(_rt([rows[step - 1], rows[step]]) - 0.99) * 0.1, 0.0)
   assert rows[5]["ada_p"] != 0.5  # p moved before the checkpoint, and the resume kept it
 
 

@@ -13,9 +13,9 @@ jaxgan.train.build. The path-length mean lives in state.extras["pl_mean"].
 With `augment_pipe` set, every image D sees goes through ADA's pipeline (jaxgan.ada),
 freshly drawn for each D evaluation (G main's fakes, D main's reals and fakes, R1's
 reals, whose gradient is taken through it) at probability state.extras["ada_p"]. With
-`ada_target` > 0, the signs of D main's real logits are summed in extras, and every
-`ada_interval` steps p moves by batch * interval / (ada_kimg * 1000) towards
-E[sign(D(real))] = ada_target (NVIDIA also counts R1 phases' reals; we count D main's).
+`ada_target` > 0, the signs of D's real logits are summed in extras (D main's and, on R1
+steps, R1's, as NVIDIA's), and every `ada_interval` steps p moves by batch * interval /
+(ada_kimg * 1000) towards E[sign(D(real))] = ada_target.
 """
 
 import dataclasses
@@ -154,16 +154,20 @@ def _path_length_update(gan: GANDef, g, pl_mean, key, n: int, image_shape, axis_
 
 
 def _r1_update(gan: GANDef, d, real, aug, axis_name):
-  """The D reg phase: (new D, mean ||grad D(x)||^2), the gradient taken at the reals
-  before augmentation `aug`."""
+  """The D reg phase: (new D, mean ||grad D(x)||^2, sum of sign(D(x)) over the local
+  reals), the gradient taken at the reals before augmentation `aug`. The logits are the
+  ones the gradient is taken through (ADA counts their signs, as NVIDIA's R1 phase)."""
   o = gan.stylegan2
 
   def loss_fn(params):
-    r1 = jnp.mean(losses.r1_penalty(lambda x: _d_logits(gan, params, x, aug), real))
-    return r1 * (0.5 * o.r1_gamma) * o.r1_interval, r1
+    logits, pullback = jax.vjp(lambda x: _d_logits(gan, params, x, aug), real)
+    (grads,) = pullback(jnp.ones_like(logits))         # d sum(D) / dx: per-example grads
+    r1 = jnp.mean(jnp.sum(jnp.square(grads.reshape(real.shape[0], -1)), axis=1))
+    return r1 * (0.5 * o.r1_gamma) * o.r1_interval, (r1, jnp.sum(jnp.sign(logits)))
 
-  (_, r1), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
-  return _apply_updates(d, _pmean(grads, axis_name), gan.d_tx, d.batch_stats), r1
+  (_, (r1, signs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+  d = _apply_updates(d, _pmean(grads, axis_name), gan.d_tx, d.batch_stats)
+  return d, r1, jax.lax.stop_gradient(signs)
 
 
 def _ema_decay(gan: GANDef, step, global_batch: int):
@@ -189,7 +193,8 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
   Returns:
     (new state, metrics): d_loss, g_loss, d_real, d_fake_before, r1_penalty and pl_penalty
     (0 on steps without them), r1_applied and pl_applied (1 or 0), pl_mean, norms; with
-    ADA also ada_p (this step's p) and d_real_sign (mean sign of D main's real logits).
+    ADA also ada_p (this step's p), d_real_sign (mean sign of D main's real logits) and
+    d_real_sign_r1 (R1's, 0 on steps without R1).
   """
   o = gan.stylegan2
   real = batch["image"]
@@ -243,10 +248,12 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
   do_r1 = _lazy(state.step, o.r1_interval)
   if o.r1_interval > 0:
     r1_aug = aug(AUG_R1_STREAM)
-    d, r1 = jax.lax.cond(do_r1, lambda d_: _r1_update(gan, d_, real, r1_aug, axis_name),
-                         lambda d_: (d_, jnp.zeros((), jnp.float32)), d)
+    zero = jnp.zeros((), jnp.float32)
+    d, r1, r1_signs = jax.lax.cond(
+        do_r1, lambda d_: _r1_update(gan, d_, real, r1_aug, axis_name),
+        lambda d_: (d_, zero, zero), d)
   else:
-    r1 = jnp.zeros((), jnp.float32)
+    r1 = r1_signs = jnp.zeros((), jnp.float32)
 
   global_batch = n * (jax.lax.psum(1, axis_name) if axis_name else 1)
   new, metrics = _finish(state, g, d, d_grads, g_grads, axis_name,
@@ -262,25 +269,30 @@ def stylegan2_train_step(state: GANState, batch: dict, *, gan: GANDef,
                  pl_applied=do_pl.astype(jnp.float32))
   extras = {**state.extras, "pl_mean": pl_mean}
   if o.augment_pipe:
-    signs = jnp.sum(jnp.sign(real_logits))
+    signs = jnp.stack([jnp.sum(jnp.sign(real_logits)), r1_signs])  # D main's, R1's
     signs = jax.lax.psum(signs, axis_name) if axis_name else signs
-    metrics.update(ada_p=p, d_real_sign=signs / global_batch)
-    if o.ada:
-      extras.update(_ada_update(o, state, signs, global_batch, metrics.get("skipped")))
+    metrics.update(ada_p=p, d_real_sign=signs[0] / global_batch,
+                   d_real_sign_r1=signs[1] / global_batch)
+    if o.ada:  # NVIDIA's statistic: every real logit of the interval, D main's and R1's
+      reals = global_batch * (1.0 + do_r1.astype(jnp.float32))
+      extras.update(_ada_update(o, state, signs[0] + signs[1], reals, global_batch,
+                                metrics.get("skipped")))
   return new.replace(extras=extras), metrics
 
 
-def _ada_update(o: StyleGAN2Options, state: GANState, signs, global_batch: int, skipped):
-  """The ADA entries after this step: the signs counted, and at the end of an interval
-  p adjusted and the counts reset. A skipped (non-finite) step counts nothing."""
+def _ada_update(o: StyleGAN2Options, state: GANState, signs, reals, global_batch, skipped):
+  """The ADA entries after this step: the signs of `reals` real logits counted, and at
+  the end of an interval p adjusted and the counts reset. A skipped (non-finite) step
+  counts no signs. p moves by the interval's images, global_batch x ada_interval, as
+  NVIDIA's (R1's reals are the same images again)."""
   e = state.extras
   if skipped is not None:
     signs = jnp.where(skipped > 0, 0.0, signs)
-    global_batch = jnp.where(skipped > 0, 0.0, global_batch)
-  total, count = e["ada_signs"] + signs, e["ada_count"] + global_batch
+    reals = jnp.where(skipped > 0, 0.0, reals)
+  total, count = e["ada_signs"] + signs, e["ada_count"] + reals
   due = (state.step + 1) % o.ada_interval == 0
   adjusted = ada.adjust_p(e["ada_p"], total / jnp.maximum(count, 1.0), target=o.ada_target,
-                          images=count, kimg=o.ada_kimg)
+                          images=global_batch * o.ada_interval, kimg=o.ada_kimg)
   adjusted = jnp.where(count > 0, adjusted, e["ada_p"])
   zero = jnp.zeros((), jnp.float32)
   return {"ada_p": jnp.where(due, adjusted, e["ada_p"]),
