@@ -303,7 +303,8 @@ def cmd_eval(args, extra) -> int:
       features=args.features, batch_size=args.batch_size, seed=args.seed,
       stats_dir=args.stats_dir, real_count=args.real_count or None,
       inception_weights=args.inception_weights, dataset=args.dataset, split=args.split,
-      mode=args.mode, lpips=args.lpips, lpips_lin=args.lpips_lin)
+      mode=args.mode, lpips=args.lpips, lpips_lin=args.lpips_lin,
+      whole_images=args.whole_images)
   values = result["metrics"]
   if "task" in result:
     print(f"{result['workdir']} step {result['step']}, {result['task']} on "
@@ -359,6 +360,10 @@ def _add_eval_parser(sub) -> None:
                        "run trained on train[:256], or test (CycleGAN: SPLIT_A,SPLIT_B)")
   ev.add_argument("--mode", default="auto", help="translation inference mode: auto, paper, eval "
                   "(as `jaxgan translate`)")
+  ev.add_argument("--whole-images", action="store_true",
+                  help="SR runs: judge every image whole (cropped to a multiple of the scale), "
+                       "as the SR papers' Set5/Set14 tables, not centre patches; "
+                       "full-reference metrics only")
   _add_lpips_arguments(ev, "the lpips metric (added to the default metrics when given)")
   ev.add_argument("--out", default=None, help="also write the results as JSON here")
   ev.set_defaults(func=cmd_eval)

@@ -163,12 +163,12 @@ def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
   return tf.image.resize(image, (size, size), method="bilinear", antialias=True)
 
 
-def _finish(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-  """[0, 1] RGB -> float32 (size, size, channels) in [-1, 1]."""
+def _finish(image: tf.Tensor, size: int | None, channels: int) -> tf.Tensor:
+  """[0, 1] RGB -> float32 (size, size, channels) in [-1, 1] (size None: as it is)."""
   if channels == 1:
     image = tf.image.rgb_to_grayscale(image)
   image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
-  image.set_shape((size, size, channels))
+  image.set_shape((size, size, channels) if size else (None, None, channels))
   return image
 
 

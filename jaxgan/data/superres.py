@@ -95,8 +95,8 @@ def _records(config, input_key: str) -> tuple[tf.data.Dataset, int]:
 def degrade(hr: tf.Tensor, scale: int) -> tf.Tensor:
   """HR (H, W, C) in [0, 1] -> LR (H / scale, W / scale, C): antialiased bicubic, clipped
   and rounded to 8 bits."""
-  h, w = hr.shape[0], hr.shape[1]
-  lr = tf.image.resize(hr, (h // scale, w // scale), method="bicubic", antialias=True)
+  h, w = tf.shape(hr)[0], tf.shape(hr)[1]  # dynamic: whole images have no static size
+  lr = tf.image.resize(hr, tf.stack([h // scale, w // scale]), method="bicubic", antialias=True)
   return tf.round(tf.clip_by_value(lr, 0.0, 1.0) * 255.0) / 255.0
 
 
@@ -192,6 +192,38 @@ def eval_patches(config) -> tuple[tf.data.Dataset, int]:
   if num_records == 0:
     raise UsageError(f"dataset {config.dataset!r} split {config.get('split', 'train')!r} is empty")
   return ds.map(lambda r: patch_pair(r, None, s)), num_records
+
+
+def whole_pair(record, s: dict) -> tuple[tf.Tensor, tf.Tensor]:
+  """One record -> (LR, HR) of the whole image, float32 in [-1, 1]: HR cropped at the top
+  left to a multiple of the scale (BasicSR's mod_crop), LR the dataset's own (cropped to
+  HR / scale) or the run's degradation of it."""
+  scale = s["scale"]
+  hr = paired._decode(record["hr"])
+  full = tf.shape(hr)[:2]
+  h, w = (full[0] // scale) * scale, (full[1] // scale) * scale
+  tf.debugging.assert_greater(tf.minimum(h, w), 0,
+                              message=f"an image is smaller than the scale ({scale})")
+  hr = hr[:h, :w]
+  if s["input_key"]:
+    lr = paired._decode(record["lr"])
+    tf.debugging.assert_equal(
+        tf.shape(lr)[:2], full // scale,
+        message=f"a low-resolution image is not its high-resolution image / {scale}")
+    lr = lr[:h // scale, :w // scale]
+  else:
+    lr = degrade(hr, scale)
+  return paired._finish(lr, None, s["channels"]), paired._finish(hr, None, s["channels"])
+
+
+def eval_whole_images(config) -> tuple[tf.data.Dataset, int]:
+  """(dataset of whole (LR, HR) pairs, each its own size; how many): every image of the
+  config's split in record order, as the SR papers evaluate (Set5, Set14, DIV2K valid)."""
+  s = settings(config)
+  ds, num_records = _records(config, s["input_key"])
+  if num_records == 0:
+    raise UsageError(f"dataset {config.dataset!r} split {config.get('split', 'train')!r} is empty")
+  return ds.map(lambda r: whole_pair(r, s)), num_records
 
 
 def superres_examples(config, n: int) -> tuple[np.ndarray, np.ndarray]:

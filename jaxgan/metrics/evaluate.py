@@ -133,7 +133,7 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
                  inception_weights: str | None = None, data_dir: str | None = None,
                  dataset: str | None = None, split: str | None = None,
                  mode: str = "auto", lpips: str | None = None,
-                 lpips_lin: str | None = None) -> dict:
+                 lpips_lin: str | None = None, whole_images: bool = False) -> dict:
   """`jaxgan eval`: metrics of the latest checkpoint of `workdir`'s generator.
 
   Args:
@@ -153,6 +153,8 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
     mode: the translation inference mode (image-to-image runs).
     lpips, lpips_lin: the LPIPS weights (jaxgan.metrics.lpips.load) for the `lpips`
       metric; given with the default metrics, lpips joins them.
+    whole_images: SR runs: whole images instead of centre patches (image_runs); the
+      default metrics are then the full-reference ones.
   Returns:
     {"workdir", "step", "features", "dataset", "split", "metrics": {...}} (image-to-image
     runs: also "task" and what its protocol depends on).
@@ -163,6 +165,8 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
     check_metrics_for_net(names, features)
   # The feature net before the (slow) run loading: missing weights fail first. Every
   # default set of metrics has a distribution metric.
+  if whole_images and names is None:
+    names = [m for m in image_runs.GROUND_TRUTH if m != "lpips" or lpips]
   net = (feature_nets.load_feature_net(features, inception_weights=inception_weights)
          if names is None or any(n in METRICS for n in names) else None)
   distance = None
@@ -183,9 +187,13 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
                                                  else [])
     result = image_runs.evaluate_image_run(config, gan, state, metrics=names, num=num, net=net,
                                            batch_size=batch_size or image_runs.BATCH_SIZE,
-                                           seed=seed, mode=mode, lpips=distance)
+                                           seed=seed, mode=mode, lpips=distance,
+                                           whole_images=whole_images)
     return {"workdir": workdir, "step": int(np.asarray(state.step)),
             "features": net.name if net else None, **_data_fields(config, gan), **result}
+  if whole_images:
+    raise UsageError("--whole-images is for super-resolution runs; this run "
+                     f"({config.model.name}) samples G(z)")
   if dataset:
     config.dataset = dataset
   if split:

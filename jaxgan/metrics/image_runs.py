@@ -21,7 +21,9 @@ What goes in, per model (all deterministic: the same numbers on every call):
   cyclegan  each domain's images resized to image_size; both directions, keys prefixed
             "AtoB/" and "BtoA/"
   srgan     the centre image_size patch of each image and its LR (the run's degradation
-  esrgan    or the dataset's own LR); the EMA generator where the run keeps one
+  esrgan    or the dataset's own LR); the EMA generator where the run keeps one. With
+            whole_images: every image whole (cropped to a multiple of the scale), as the
+            SR papers' Set5/Set14/DIV2K tables; full-reference metrics only
   deepfill  the images preprocessed as in training, each with the hole training would
             draw for its index (DeepFill v2's strokes and box, seeded by `seed`)
 """
@@ -214,20 +216,21 @@ def _cycle_directions(config, gan, *, num, batch_size, mode, seed):
   return out, {"mode": mode}
 
 
-def _superres_directions(config, gan, *, num, batch_size, mode, seed):
+def _superres_directions(config, gan, *, num, batch_size, mode, seed, whole_images=False):
   del mode, seed
   import jax
   from jaxgan.data import superres
   from jaxgan.edit.upscale import bicubic
   from jaxgan.train.superres_step import upscale
-  ds, count = superres.eval_patches(config)
+  ds, count = (superres.eval_whole_images if whole_images else superres.eval_patches)(config)
   count = _checked_count(count, num, f"dataset {config.dataset!r} split {config.split!r}")
   scale = gan.superres.scale
-  run = jax.jit(lambda p, s, x: upscale(gan, p, s, x))
+  run = jax.jit(lambda p, s, x: upscale(gan, p, s, x))  # whole images: one compile per size
+  per_batch = 1 if whole_images else batch_size          # whole images differ in size
 
   def batches():
     start = 0
-    for lr, hr in _numpy_batches(ds, batch_size, count):
+    for lr, hr in _numpy_batches(ds, per_batch, count):
       yield (lr,), hr, start
       start += len(lr)
 
@@ -235,10 +238,13 @@ def _superres_directions(config, gan, *, num, batch_size, mode, seed):
     return np.stack([bicubic(x, (x.shape[0] * scale, x.shape[1] * scale))
                      for x in image_lib.to_uint8(lr)])
 
-  apply = lambda w, start, lr: _padded(lambda x: run(*w, x), batch_size, lr)
-  reals = lambda: (hr for _, hr in _numpy_batches(ds, batch_size, count))
+  apply = lambda w, start, lr: _padded(lambda x: run(*w, x), per_batch, lr)
+  reals = lambda: (hr for _, hr in _numpy_batches(ds, per_batch, count))
+  protocol = f"full-reference metrics on Y (rgb2ycbcr), {scale} border pixels shaved"
+  if whole_images:
+    protocol = f"whole images (cropped to a multiple of {scale}); " + protocol
   return ({"": _Direction(batches, apply, reals, count, sr_scale=scale, baseline=baseline)},
-          {"protocol": f"full-reference metrics on Y (rgb2ycbcr), {scale} border pixels shaved"})
+          {"protocol": protocol})
 
 
 def _inpaint_directions(config, gan, *, num, batch_size, mode, seed):
@@ -276,6 +282,8 @@ class ImageRunJudge:
     num: judge at most the first `num` examples (per domain for CycleGAN).
     net: the feature network of the distribution metrics (None if there are none).
     lpips: the `lpips` metric's network (jaxgan.metrics.lpips.Distance).
+    whole_images: SR runs: judge whole images, not centre patches (full-reference
+      metrics only; each image size compiles the generator once).
     batch_size: images per generator and feature step.
     seed: pix2pix's dropout in "paper" mode; DeepFill's holes.
     mode: translation inference mode ("auto", "paper", "eval").
@@ -283,17 +291,26 @@ class ImageRunJudge:
 
   def __init__(self, config, gan, *, metrics: Sequence[str] | None, num: int,
                net: feature_nets.FeatureNet | None, batch_size: int = 100, seed: int = 0,
-               mode: str = "auto", lpips: lpips_lib.Distance | None = None):
+               mode: str = "auto", lpips: lpips_lib.Distance | None = None,
+               whole_images: bool = False):
     from jaxgan.train.translation_step import INFERENCE_MODES
     self.metrics = default_metrics(gan) if metrics is None else list(metrics)
     full = [m for m in self.metrics if m in GROUND_TRUTH]
+    if whole_images:
+      if gan.superres is None:
+        raise UsageError("--whole-images is for super-resolution runs (SRGAN, ESRGAN); "
+                         "other image-to-image runs work at image_size")
+      dist = [m for m in self.metrics if m not in GROUND_TRUTH]
+      if dist:
+        raise UsageError(f"metric {dist[0]!r} compares features of same-size images; with "
+                         f"--whole-images use {', '.join(GROUND_TRUTH)}")
     if full and gan.cycle is not None:
       raise UsageError(f"metric {full[0]!r} compares each output with its ground truth; a "
                        "CycleGAN run's domains are unpaired (use fid, kid, is, pr)")
     if mode not in INFERENCE_MODES:
       raise UsageError(f"unknown --mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
     shaved = 2 * gan.superres.scale if gan.superres is not None else 0
-    if "ssim" in self.metrics and config.image_size - shaved < 11:
+    if "ssim" in self.metrics and config.image_size - shaved < 11 and not whole_images:
       raise UsageError(f"ssim's 11x11 window needs images of at least 11 pixels a side"
                        f"{' after the SR shave' if shaved else ''}; this run's are "
                        f"{config.image_size - shaved}")
@@ -302,8 +319,9 @@ class ImageRunJudge:
         raise UsageError("metric 'lpips' needs its weights: --lpips FILE (torchvision's "
                          "alexnet-owt-7be5be79.pth or vgg16-397923af.pth, or an .npz of "
                          "`jaxgan convert lpips`; periodic evaluation: eval.lpips)")
-      lpips_lib.check_size(lpips.net, config.image_size - shaved,
-                           " after the SR shave" if shaved else "")
+      if not whole_images:  # whole images: checked image by image
+        lpips_lib.check_size(lpips.net, config.image_size - shaved,
+                             " after the SR shave" if shaved else "")
     self.lpips = lpips
     if gan.cycle is not None:
       self.task, build = "cyclegan", _cycle_directions
@@ -313,8 +331,9 @@ class ImageRunJudge:
       self.task, build = "inpaint", _inpaint_directions
     else:
       self.task, build = "pix2pix", _paired_directions
+    extra = {"whole_images": True} if whole_images else {}
     self.directions, self.protocol = build(config, gan, num=num, batch_size=batch_size,
-                                           mode=mode, seed=seed)
+                                           mode=mode, seed=seed, **extra)
     dist = [m for m in self.metrics if m in evaluate.METRICS]
     if dist and net is None:
       raise ValueError(f"metrics {dist} need a feature net")
