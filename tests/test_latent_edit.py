@@ -225,9 +225,10 @@ def test_attribute_vector_and_edits():
 def test_perceptual_term_adds_the_weighted_feature_distance():
   rng = np.random.default_rng(0)
   x, t = (rng.normal(size=(2, 8, 8, 3)).astype(np.float32) for _ in range(2))
-  features = lambda a: 3.0 * a[..., :2]  # a stand-in feature network
+  features = project.Embedding(lambda w, a: w * a[..., :2], 3.0)  # a stand-in feature net
   distance = project.Distance(project.ProjectOptions(perceptual_weight=0.5), perceptual=features)
-  got = distance(jnp.asarray(x), distance.target_features(jnp.asarray(t)))
+  w = distance.weights()
+  got = distance(w, jnp.asarray(x), distance.target_features(w, jnp.asarray(t)))
   want = np.mean((x - t) ** 2, axis=(1, 2, 3)) + 0.5 * np.mean(
       (3 * x[..., :2] - 3 * t[..., :2]) ** 2, axis=(1, 2, 3))
   np.testing.assert_allclose(got, want, rtol=1e-5)
@@ -247,14 +248,16 @@ def test_lpips_term_is_the_weighted_lpips_distance():
   rng = np.random.default_rng(0)
   x, t = (rng.uniform(-1, 1, (2, 40, 40, 1)).astype(np.float32) for _ in range(2))
   options = project.ProjectOptions(pixel_weight=0.5, lpips_weight=2.0)
-  distance = project.Distance(options, lpips_embed=project.lpips_embedding("alex", variables, 40))
-  got = distance(jnp.asarray(x), distance.target_features(jnp.asarray(t)))
+  distance = project.Distance(options, lpips=project.lpips_embedding("alex", variables, 40))
+  w = distance.weights()
+  got = distance(w, jnp.asarray(x), distance.target_features(w, jnp.asarray(t)))
   want = (0.5 * np.mean((x - t) ** 2, axis=(1, 2, 3))
           + 2.0 * np.asarray(lpips.distance(variables, x, t, "alex")))
   np.testing.assert_allclose(got, want, rtol=1e-5)
   big = rng.uniform(-1, 1, (1, 512, 512, 3)).astype(np.float32)
   pooled = big.reshape(1, 256, 2, 256, 2, 3).mean(axis=(2, 4))
-  np.testing.assert_allclose(project.lpips_embedding("alex", variables, 512)(big),
+  embed = project.lpips_embedding("alex", variables, 512)
+  np.testing.assert_allclose(embed.apply(embed.weights, big),
                              lpips.LPIPS("alex").apply(variables, pooled, method="embed"),
                              rtol=1e-5, atol=1e-7)
   with pytest.raises(UsageError, match="distance is empty"):

@@ -111,7 +111,8 @@ def _perceptual(path: str | None, options, channels: int):
   from jaxgan.train.warm_start import read_vgg19
   variables = read_vgg19(os.path.expanduser(path), "conv4_4", "--vgg19")
   net = vgg.VGG19Features("conv4_4")
-  return lambda x: net.apply(variables, x if channels == 3 else jnp.repeat(x, 3, axis=-1))
+  return project_lib.Embedding(
+      lambda w, x: net.apply(w, x if channels == 3 else jnp.repeat(x, 3, axis=-1)), variables)
 
 
 def _lpips(path: str | None, lin_path: str | None, options, size: int):

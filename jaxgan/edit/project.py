@@ -20,6 +20,7 @@ images gives each one exactly the steps it would get alone (tested).
 """
 
 import dataclasses
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,51 +77,62 @@ def check_options(options: ProjectOptions) -> None:
     raise UsageError("the distance is empty: give a positive pixel, perceptual or LPIPS weight")
 
 
+class Embedding(NamedTuple):
+  """A feature network of the distance: apply(weights, images) -> features. The weights
+  travel as an argument of the compiled projector (closed over, XLA would inline tens of
+  MB of them as constants)."""
+  apply: Callable
+  weights: Any
+
+
 class Distance:
   """The projection's per-image distance (B,) between images and their targets:
   pixel_weight * MSE on [-1, 1] + perceptual_weight * VGG feature MSE + lpips_weight *
-  LPIPS. `perceptual`, `lpips_embed`: image -> features functions (None: term off);
-  LPIPS is the squared distance of embeddings (jaxgan.metrics.lpips.LPIPS.embed)."""
+  LPIPS. `perceptual`, `lpips`: Embeddings (None: term off); LPIPS is the squared
+  distance of embeddings (jaxgan.metrics.lpips.LPIPS.embed). Methods take `weights`,
+  the dict `weights()` returns (traced under jit)."""
 
-  def __init__(self, options: ProjectOptions, perceptual=None, lpips_embed=None):
+  def __init__(self, options: ProjectOptions, perceptual: Embedding | None = None,
+               lpips: Embedding | None = None):
     self.pixel = options.pixel_weight
-    self.perceptual = perceptual if options.perceptual_weight > 0 else None
-    self.lpips = lpips_embed if options.lpips_weight > 0 else None
+    self.nets = {name: net for name, net, weight in (
+        ("vgg", perceptual, options.perceptual_weight), ("lpips", lpips, options.lpips_weight))
+        if net is not None and weight > 0}
     self.perceptual_weight, self.lpips_weight = options.perceptual_weight, options.lpips_weight
 
-  def target_features(self, targets: jax.Array) -> dict:
-    """What the distance needs of the targets, computed once per optimisation."""
-    out = {"pixels": targets}
-    if self.perceptual is not None:
-      out["vgg"] = self.perceptual(targets)
-    if self.lpips is not None:
-      out["lpips"] = self.lpips(targets)
-    return out
+  def weights(self) -> dict:
+    return {name: net.weights for name, net in self.nets.items()}
 
-  def __call__(self, images: jax.Array, target: dict) -> jax.Array:
+  def target_features(self, weights: dict, targets: jax.Array) -> dict:
+    """What the distance needs of the targets, computed once per optimisation."""
+    out = {name: net.apply(weights[name], targets) for name, net in self.nets.items()}
+    return {"pixels": targets, **out}
+
+  def __call__(self, weights: dict, images: jax.Array, target: dict) -> jax.Array:
     loss = self.pixel * jnp.mean((images - target["pixels"]) ** 2, axis=(1, 2, 3))
-    if self.perceptual is not None:
-      fx = self.perceptual(images)
+    if "vgg" in self.nets:
+      fx = self.nets["vgg"].apply(weights["vgg"], images)
       loss = loss + self.perceptual_weight * jnp.mean((fx - target["vgg"]) ** 2, axis=(1, 2, 3))
-    if self.lpips is not None:
-      loss = loss + self.lpips_weight * jnp.sum((self.lpips(images) - target["lpips"]) ** 2, 1)
+    if "lpips" in self.nets:
+      fx = self.nets["lpips"].apply(weights["lpips"], images)
+      loss = loss + self.lpips_weight * jnp.sum((fx - target["lpips"]) ** 2, axis=1)
     return loss
 
 
-def lpips_embedding(net: str, variables, size: int):
-  """image -> LPIPS embedding for the projector: as NVIDIA's, images larger than 256
-  pixels are area-downsampled (by the whole factor) to at most 256 first."""
+def lpips_embedding(net: str, variables, size: int) -> Embedding:
+  """The LPIPS embedding for the projector: as NVIDIA's, images larger than 256 pixels
+  are area-downsampled (by the whole factor) to at most 256 first."""
   from jaxgan.metrics.lpips import LPIPS, check_size
   factor = max(1, size // 256)
   check_size(net, size // factor, " (the projector's images)")
   model = LPIPS(net)
 
-  def embed(x):
+  def embed(weights, x):
     if factor > 1:
       b, h, w, c = x.shape
       x = x.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
-    return model.apply(variables, x, method="embed")  # grey: repeated to RGB inside
-  return embed
+    return model.apply(weights, x, method="embed")  # grey: repeated to RGB inside
+  return Embedding(embed, variables)
 
 
 def _candidates(num_images: int, restarts: int, num_classes: int, labels):
@@ -139,45 +151,47 @@ def _candidates(num_images: int, restarts: int, num_classes: int, labels):
 
 
 def make_projector(generator, space: str, options: ProjectOptions, spread: float,
-                   perceptual=None, lpips_embed=None):
-  """jitted (variables, targets (B, H, W, C), start latents, labels, ids (B,), key) ->
-  (latents, final per-candidate loss), the whole optimisation in one compiled loop.
+                   distance: Distance):
+  """jitted (variables, distance weights, targets (B, H, W, C), start latents, labels,
+  ids (B,), key) -> (latents, final per-candidate loss), the whole optimisation in one
+  compiled loop.
   `ids` (image index x restarts + restart) seed the latent noise: a candidate's result
   depends on neither its batch nor the classes tried beside it."""
   tx = optax.adam(lambda s: learning_rate(options, s), b1=0.9, b2=0.999)
   d = generator.latent_dim
-  distance = Distance(options, perceptual, lpips_embed)
 
-  def loss_fn(latents, variables, targets, labels, noise):
+  def loss_fn(latents, variables, net_weights, targets, labels, noise):
     images = latent_space.decode(generator, variables, space, latents + noise, labels)
-    per = distance(images, targets)
+    per = distance(net_weights, images, targets)
     if space == "z" and options.prior_weight > 0:
       per = per + options.prior_weight * (jnp.sum(latents ** 2, axis=1) / d - 1.0) ** 2
     return jnp.sum(per)
 
   @jax.jit
-  def project(variables, target_images, start, labels, ids, key):
+  def project(variables, net_weights, target_images, start, labels, ids, key):
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(ids)
-    targets = distance.target_features(target_images)
+    targets = distance.target_features(net_weights, target_images)
 
     def body(step, carry):
       latents, opt_state = carry
       draw = lambda k: jax.random.normal(jax.random.fold_in(k, step), latents.shape[1:])
       noise = noise_scale(options, spread, step) * jax.vmap(draw)(keys)
-      grads = jax.grad(loss_fn)(latents, variables, targets, labels, noise)
+      grads = jax.grad(loss_fn)(latents, variables, net_weights, targets, labels, noise)
       updates, opt_state = tx.update(grads, opt_state, latents)
       return optax.apply_updates(latents, updates), opt_state
 
     latents, _ = jax.lax.fori_loop(0, options.num_steps, body, (start, tx.init(start)))
     images = latent_space.decode(generator, variables, space, latents, labels)
-    return latents, distance(images, targets)
+    return latents, distance(net_weights, images, targets)
 
   return project
 
 
 def project(generator, variables, targets: np.ndarray, options: ProjectOptions, *,
-            labels=None, perceptual=None, lpips_embed=None, batch_size: int = 64) -> dict:
-  """Projects float (N, H, W, C) targets in [-1, 1] into the generator's latent space.
+            labels=None, perceptual: Embedding | None = None,
+            lpips_embed: Embedding | None = None, batch_size: int = 64) -> dict:
+  """Projects float (N, H, W, C) targets in [-1, 1] into the generator's latent space
+  under the distance of `options` (its VGG and LPIPS terms need their Embeddings).
 
   Returns {"space", "latents" (N, *shape), "labels" (N,) or None, "loss" (N,): the final
   distance, "images" (N, H, W, C): the reconstructions}. `labels` (N,) fixes the classes of
@@ -197,7 +211,8 @@ def project(generator, variables, targets: np.ndarray, options: ProjectOptions, 
   starts = jnp.where((restart == 0).reshape(-1, *[1] * mean.ndim), mean, draws[restart])
   if options.lpips_weight > 0 and lpips_embed is None:
     raise UsageError("--lpips-weight needs the LPIPS weights (--lpips FILE)")
-  run = make_projector(generator, space, options, spread, perceptual, lpips_embed)
+  distance = Distance(options, perceptual, lpips_embed)
+  run = make_projector(generator, space, options, spread, distance)
   key = jax.random.PRNGKey(options.seed)
   per_image = len(image) // max(len(targets), 1)
   # Whole images per chunk, and no more rows than there are candidates (padding rows cost
@@ -207,7 +222,7 @@ def project(generator, variables, targets: np.ndarray, options: ProjectOptions, 
   for start in range(0, len(image), chunk):
     rows = np.arange(start, start + chunk).clip(max=len(image) - 1)  # padded: one compile
     ids = jnp.asarray(image[rows] * options.restarts + restart[rows], jnp.uint32)
-    lat, loss = run(variables, jnp.asarray(targets)[image[rows]], starts[rows],
+    lat, loss = run(variables, distance.weights(), jnp.asarray(targets)[image[rows]], starts[rows],
                     None if label is None else label[rows], ids, key)
     n = min(chunk, len(image) - start)
     latents.append(np.asarray(lat)[:n])

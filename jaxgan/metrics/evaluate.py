@@ -163,8 +163,7 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
   names = None if metrics is None else image_runs.parse_metrics(metrics)
   if names is not None:
     check_metrics_for_net(names, features)
-  # The feature net before the (slow) run loading: missing weights fail first. Every
-  # default set of metrics has a distribution metric.
+  # The feature net and LPIPS before the (slow) run loading: missing weights fail first.
   if whole_images and names is None:
     names = [m for m in image_runs.GROUND_TRUTH if m != "lpips" or lpips]
   net = (feature_nets.load_feature_net(features, inception_weights=inception_weights)
@@ -191,9 +190,10 @@ def evaluate_run(workdir: str, *, metrics: str | Sequence[str] | None = None, nu
                                            whole_images=whole_images)
     return {"workdir": workdir, "step": int(np.asarray(state.step)),
             "features": net.name if net else None, **_data_fields(config, gan), **result}
-  if whole_images:
-    raise UsageError("--whole-images is for super-resolution runs; this run "
-                     f"({config.model.name}) samples G(z)")
+  for flag, given in (("--whole-images", whole_images), ("--lpips", lpips)):
+    if given:
+      raise UsageError(f"{flag} is for image-to-image runs (it compares outputs with their "
+                       f"ground truth); this run ({config.model.name}) samples G(z)")
   if dataset:
     config.dataset = dataset
   if split:
