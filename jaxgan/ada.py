@@ -100,7 +100,6 @@ IDENTITY = {"xflip": 0.0, "rotate90": 0.0, "xint": 0.0, "scale": 1.0, "rotate_pr
 WIDTHS = {"xint": 2, "xfrac": 2, "imgfilter": 4, "cutout_center": 2}  # (n, width) values
 TRANSFORM_OF = {"rotate_pre": "rotate", "rotate_post": "rotate", "noise_seed": "noise",
                 "cutout_center": "cutout"}  # value name -> the transform it belongs to
-IMAGE_SPACE = ("imgfilter", "noise", "cutout")
 
 
 # --- Homogeneous matrices, batched over the leading axis ------------------------------------
