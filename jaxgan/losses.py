@@ -150,10 +150,16 @@ def get_gan_loss(name: str):
 # --- Penalties on D ---------------------------------------------------------------------------
 
 
+def _input_grads_and_logits(d_fn: DFn, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(per-example dD(x_i)/dx_i flattened to (B, features), the logits D(x) they are the
+  gradients of): one forward serves both."""
+  logits, pullback = jax.vjp(d_fn, x)
+  (grads,) = pullback(jnp.ones_like(logits))
+  return grads.reshape(x.shape[0], -1), logits
+
+
 def _input_grads(d_fn: DFn, x: jax.Array) -> jax.Array:
-  """Per-example dD(x_i)/dx_i, flattened to (B, features)."""
-  grads = jax.grad(lambda v: jnp.sum(d_fn(v)))(x)
-  return grads.reshape(x.shape[0], -1)
+  return _input_grads_and_logits(d_fn, x)[0]
 
 
 def gradient_penalty(d_fn: DFn, real: jax.Array, fake: jax.Array, eps: jax.Array) -> jax.Array:
@@ -185,6 +191,13 @@ def squared_grad_norm(d_fn: DFn, x: jax.Array) -> jax.Array:
 def r1_penalty(d_fn: DFn, real: jax.Array) -> jax.Array:
   """R1: ||grad D(x)||^2 on real data, per example."""
   return squared_grad_norm(d_fn, real)
+
+
+def r1_penalty_and_logits(d_fn: DFn, real: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(R1 per example, the real logits it was taken through): StyleGAN2-ADA counts their
+  signs."""
+  grads, logits = _input_grads_and_logits(d_fn, real)
+  return jnp.sum(jnp.square(grads), axis=1), logits
 
 
 def r2_penalty(d_fn: DFn, fake: jax.Array) -> jax.Array:

@@ -28,6 +28,7 @@ What goes in, per model (all deterministic: the same numbers on every call):
             draw for its index (DeepFill v2's strokes and box, seeded by `seed`)
 """
 
+import functools
 import time
 from typing import Callable, Iterator, Sequence
 
@@ -326,14 +327,14 @@ class ImageRunJudge:
     if gan.cycle is not None:
       self.task, build = "cyclegan", _cycle_directions
     elif gan.superres is not None:
-      self.task, build = "superres", _superres_directions
+      self.task = "superres"
+      build = functools.partial(_superres_directions, whole_images=whole_images)
     elif gan.inpaint is not None:
       self.task, build = "inpaint", _inpaint_directions
     else:
       self.task, build = "pix2pix", _paired_directions
-    extra = {"whole_images": True} if whole_images else {}
     self.directions, self.protocol = build(config, gan, num=num, batch_size=batch_size,
-                                           mode=mode, seed=seed, **extra)
+                                           mode=mode, seed=seed)
     dist = [m for m in self.metrics if m in evaluate.METRICS]
     if dist and net is None:
       raise ValueError(f"metrics {dist} need a feature net")

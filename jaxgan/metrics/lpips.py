@@ -139,14 +139,6 @@ class LPIPS(nn.Module):
     return jnp.concatenate(parts, axis=1)
 
 
-def init_variables(net: str, key: jax.Array | None = None) -> dict:
-  """Randomly initialised variables of LPIPS(net) (the shapes real weights replace)."""
-  _check_net(net)
-  key = jax.random.PRNGKey(0) if key is None else key
-  x = jnp.zeros((1, 64, 64, 3), jnp.float32)
-  return LPIPS(net).init(key, x, x)
-
-
 # --- weights ---------------------------------------------------------------------------
 
 _LIN_KEY = re.compile(r"^(?:lin|lins\.)(\d)\.model\.1\.weight$")
@@ -182,7 +174,9 @@ def variables_from_state_dicts(trunk: dict, lin: dict, net: str | None = None) -
     m = _LIN_KEY.match(key)
     if m:
       lins[int(m.group(1))] = np.asarray(value, np.float32).reshape(-1)
-  template = init_variables(net)["params"]
+  x = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)  # shapes only: nothing is run
+  template = jax.eval_shape(lambda a, b: LPIPS(net).init(jax.random.PRNGKey(0), a, b),
+                            x, x)["params"]
   params = {}
   for name, shapes in template.items():
     index = int(name.split("_")[1])
@@ -254,17 +248,17 @@ def read(trunk_path: str, lin_path: str | None = None) -> tuple[str, dict]:
   lin = {} if lin_path is None else read_state_dict(lin_path)
   merged = {k: v for k, v in {**trunk, **lin}.items()
             if _FEATURES_KEY.match(k) or _SLICE_KEY.match(k) or _LIN_KEY.match(k)}
-  try:
-    variables_from_state_dicts(merged, merged, net)  # checks every shape
-  except ValueError as e:
-    raise UsageError(str(e)) from None
   return net, merged
 
 
 def load(trunk_path: str, lin_path: str | None = None) -> tuple[str, dict]:
-  """(net, Flax variables of LPIPS(net)) from the files `read` takes."""
+  """(net, Flax variables of LPIPS(net)) from the files `read` takes; UsageError for a
+  missing layer or a shape that is not the net's."""
   net, merged = read(trunk_path, lin_path)
-  return net, variables_from_state_dicts(merged, merged, net)
+  try:
+    return net, variables_from_state_dicts(merged, merged, net)
+  except ValueError as e:
+    raise UsageError(str(e)) from None
 
 
 def convert(trunk_path: str, lin_path: str | None, out: str) -> str:
@@ -275,6 +269,10 @@ def convert(trunk_path: str, lin_path: str | None, out: str) -> str:
   if not os.path.isdir(os.path.dirname(out)):
     raise UsageError(f"output folder of {out!r} does not exist")
   net, merged = read(trunk_path, lin_path)
+  try:
+    variables_from_state_dicts(merged, merged, net)  # refuse to write what load() refuses
+  except ValueError as e:
+    raise UsageError(str(e)) from None
   tmp = out + ".tmp.npz"
   np.savez(tmp, **merged)
   os.replace(tmp, out)

@@ -160,9 +160,9 @@ def _r1_update(gan: GANDef, d, real, aug, axis_name):
   o = gan.stylegan2
 
   def loss_fn(params):
-    logits, pullback = jax.vjp(lambda x: _d_logits(gan, params, x, aug), real)
-    (grads,) = pullback(jnp.ones_like(logits))         # d sum(D) / dx: per-example grads
-    r1 = jnp.mean(jnp.sum(jnp.square(grads.reshape(real.shape[0], -1)), axis=1))
+    per_example, logits = losses.r1_penalty_and_logits(
+        lambda x: _d_logits(gan, params, x, aug), real)
+    r1 = jnp.mean(per_example)
     return r1 * (0.5 * o.r1_gamma) * o.r1_interval, (r1, jnp.sum(jnp.sign(logits)))
 
   (_, (r1, signs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
